@@ -1,0 +1,154 @@
+"""Model and training configurations.
+
+One `GLPConfig` describes every shape a bundle exposes; the exporter copies
+these numbers into `manifest.json`, so the runtime never guesses them. The
+registry at the bottom feeds the CLIs' `--config` choices.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+
+@dataclass(frozen=True)
+class GLPConfig:
+    name: str = "tabletop"
+
+    # Video: square frames, one action per chunk of `chunk_frames` frames.
+    image_size: int = 64
+    fps: int = 8
+    chunk_frames: int = 4
+
+    # VAE: a per-frame 2D autoencoder, `2 ** vae_stages` times smaller per side.
+    latent_channels: int = 8
+    vae_stages: int = 3
+    vae_width: int = 16
+
+    # Encoder h: frames of one chunk -> `state_tokens` tokens of `state_width`.
+    state_tokens: int = 16
+    state_width: int = 128
+    encoder_patch: int = 16  # 16 tokens per 64x64 frame: the state is coarse, the decoder draws detail
+    encoder_layers: int = 2
+    encoder_heads: int = 4
+
+    # Backbone f: a causal transformer over turns
+    # [prev prediction (queries) | h(o) (state_tokens) | action (max_action_tokens) | queries].
+    queries: int = 16
+    backbone_layers: int = 4
+    backbone_heads: int = 4
+    max_turns: int = 10  # PAN keeps the 10 most recent rounds in its KV cache.
+
+    # Action encoder: all-MiniLM-L6-v2 token states.
+    text_width: int = 384
+    max_action_tokens: int = 16
+
+    # Decoder g: flow-matching DiT over [history frame | earlier chunk | later chunk].
+    patch_size: int = 2
+    decoder_width: int = 192
+    decoder_layers: int = 6
+    decoder_heads: int = 6
+    denoise_steps: int = 8  # K: calls per chunk, K/2 as the later and K/2 as the earlier chunk.
+    window_chunks: int = 2
+    # Finished history given as context is noised to this sigma so the decoder
+    # keeps its structure but learns not to copy brittle texture (PAN, Swin-DPM).
+    conditioning_noise: float = 0.055
+    # The newest finished chunk when chunk t is enqueued is t - 2: chunk t - 1
+    # is still the earlier (half-denoised) window chunk.
+    state_lag: int = 2
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // (2 ** self.vae_stages)
+
+    @property
+    def turn_tokens(self) -> int:
+        return 2 * self.queries + self.state_tokens + self.max_action_tokens
+
+    @property
+    def cache_tokens(self) -> int:
+        return self.max_turns * self.turn_tokens
+
+    @property
+    def window_frames(self) -> int:
+        return 1 + self.window_chunks * self.chunk_frames
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.latent_size // self.patch_size) ** 2
+
+    def __post_init__(self):
+        assert self.denoise_steps % 2 == 0, "K must be even: each window chunk takes K/2 calls"
+        assert self.window_chunks == 2, "Causal Swin-DPM here is a window of two chunks"
+        assert self.image_size % (2 ** self.vae_stages) == 0
+        assert self.latent_size % self.patch_size == 0
+        assert self.image_size % self.encoder_patch == 0
+        assert self.state_width % self.backbone_heads == 0
+        assert (self.state_width // self.backbone_heads) % 2 == 0, "RoPE needs an even head size"
+        assert self.decoder_width % self.decoder_heads == 0
+        assert self.state_width % self.encoder_heads == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GLPConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Stage 1: the autoencoder alone.
+    ae_steps: int = 2500
+    ae_batch: int = 32
+    ae_lr: float = 1e-3
+    # Stage 2: joint GLP training (encoder, backbone, queries, decoder).
+    glp_steps: int = 3500
+    glp_batch: int = 8
+    glp_lr: float = 4e-4
+    episode_chunks: int = 6  # chunks per training sequence (turns unrolled)
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    log_every: int = 25
+    checkpoint_every: int = 250
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: GLPConfig = field(default_factory=GLPConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# Registry of named configurations (the CLIs' --config choices).
+CONFIGS: dict[str, RunConfig] = {
+    # Tiny: random-init export tests, the soak test, CI. Seconds to train.
+    "tiny": RunConfig(
+        model=GLPConfig(
+            name="tiny", image_size=32, latent_channels=4, vae_stages=2, vae_width=16,
+            state_tokens=4, state_width=32, encoder_patch=8, encoder_layers=1, encoder_heads=2,
+            queries=4, backbone_layers=1, backbone_heads=2, max_turns=4, max_action_tokens=8,
+            patch_size=2, decoder_width=32, decoder_layers=2, decoder_heads=2, denoise_steps=4,
+        ),
+        train=TrainConfig(ae_steps=20, ae_batch=4, glp_steps=20, glp_batch=2, episode_chunks=4,
+                          warmup_steps=5, log_every=5, checkpoint_every=10),
+    ),
+    # CPU: the default tabletop model on 2 cores in about two hours.
+    "cpu": RunConfig(model=GLPConfig(), train=TrainConfig()),
+    # GPU: same shapes as `cpu` so bundles are interchangeable, far more steps.
+    "gpu": RunConfig(
+        model=GLPConfig(),
+        train=TrainConfig(ae_steps=20000, ae_batch=64, glp_steps=60000, glp_batch=32,
+                          episode_chunks=8, checkpoint_every=1000, log_every=50),
+    ),
+}
+
+
+def get_config(name: str, **overrides) -> RunConfig:
+    if name not in CONFIGS:
+        raise KeyError(f"unknown config {name!r}; choose one of {sorted(CONFIGS)}")
+    run = CONFIGS[name]
+    model_over = {k: v for k, v in overrides.items() if k in {f.name for f in fields(GLPConfig)}}
+    train_over = {k: v for k, v in overrides.items() if k in {f.name for f in fields(TrainConfig)}}
+    return RunConfig(model=replace(run.model, **model_over), train=replace(run.train, **train_over))

@@ -1,0 +1,502 @@
+"""The Generative Latent Prediction (GLP) model, top to bottom.
+
+    frames --VAE--> latents                       (per frame, 2D)
+    frames --encoder h--> state tokens            (one chunk -> state_tokens)
+    turn [s_t, h(o)] [action] [queries] --backbone f--> s_{t+1}   (KV cache across turns)
+    window [history | earlier | later] --decoder g (flow matching)--> velocity
+
+Every module is written so that `torch.onnx.export` gives a static-shape graph
+that ONNX Runtime Web runs on WebGPU: attention is spelled out (MatMul,
+Softmax), masks are additive biases of -1e4 rather than -inf (an fp16 graph
+must not see inf * 0), and nothing depends on data-dependent shapes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from model.config import GLPConfig
+
+NEG = -1e4  # additive mask value: exp(-1e4) is 0 in fp32 and fp16 alike
+
+
+# ---------------------------------------------------------------------------
+# Shared pieces
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """q (B, nh, Tq, hs), k/v (B, nh, Tk, hs), bias broadcastable to (B, nh, Tq, Tk)."""
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    if bias is not None:
+        att = att + bias
+    return F.softmax(att, dim=-1) @ v
+
+
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    B, T, C = x.shape
+    return x.reshape(B, T, n_head, C // n_head).transpose(1, 2)  # (B, nh, T, hs)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    B, nh, T, hs = x.shape
+    return x.transpose(1, 2).reshape(B, T, nh * hs)
+
+
+class MLP(nn.Module):
+    def __init__(self, width: int, mult: int = 4):
+        super().__init__()
+        self.fc = nn.Linear(width, mult * width)
+        self.proj = nn.Linear(mult * width, width)
+
+    def forward(self, x):
+        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, width: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x, bias=None):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        y = attention(split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head), bias)
+        return self.proj(merge_heads(y))
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, width: int, n_head: int, context_width: int | None = None, zero_out: bool = False):
+        super().__init__()
+        self.n_head = n_head
+        self.q = nn.Linear(width, width)
+        self.kv = nn.Linear(context_width or width, 2 * width)
+        self.proj = nn.Linear(width, width)
+        if zero_out:
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x, context, bias=None):
+        k, v = self.kv(context).chunk(2, dim=-1)
+        y = attention(split_heads(self.q(x), self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head), bias)
+        return self.proj(merge_heads(y))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block (bidirectional or with a given bias)."""
+
+    def __init__(self, width: int, n_head: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(width)
+        self.attn = SelfAttention(width, n_head)
+        self.ln2 = nn.LayerNorm(width)
+        self.mlp = MLP(width)
+
+    def forward(self, x, bias=None):
+        x = x + self.attn(self.ln1(x), bias)
+        return x + self.mlp(self.ln2(x))
+
+
+# ---------------------------------------------------------------------------
+# VAE: per-frame 2D autoencoder. Latents are scaled to unit variance (the
+# `latent_scale` buffer is measured after stage-1 training) so that flow
+# matching between data and N(0, 1) noise is well posed.
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(8, c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm2 = nn.GroupNorm(min(8, c_out), c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Upsample2x(nn.Module):
+    """Nearest-neighbour 2x upsampling as Expand + Reshape: the ONNX Resize op's
+    scale constants do not survive fp16 conversion when shared between nodes."""
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        return x[:, :, :, None, :, None].expand(B, C, H, 2, W, 2).reshape(B, C, 2 * H, 2 * W)
+
+
+class VAE(nn.Module):
+    def __init__(self, cfg: GLPConfig):
+        super().__init__()
+        w = cfg.vae_width
+        chans = [w * min(2 ** i, 4) for i in range(cfg.vae_stages + 1)]  # e.g. 16, 32, 64, 64
+        C = cfg.latent_channels
+        enc = [nn.Conv2d(3, chans[0], 3, padding=1)]
+        for i in range(cfg.vae_stages):
+            enc += [ResBlock(chans[i], chans[i]), nn.Conv2d(chans[i], chans[i + 1], 3, stride=2, padding=1)]
+        enc += [ResBlock(chans[-1], chans[-1]), nn.GroupNorm(8 if chans[-1] >= 8 else 1, chans[-1]), nn.SiLU(),
+                nn.Conv2d(chans[-1], 2 * C, 3, padding=1)]
+        self.encoder = nn.Sequential(*enc)
+        dec = [nn.Conv2d(C, chans[-1], 3, padding=1), ResBlock(chans[-1], chans[-1])]
+        for i in reversed(range(cfg.vae_stages)):
+            dec += [Upsample2x(), nn.Conv2d(chans[i + 1], chans[i], 3, padding=1),
+                    ResBlock(chans[i], chans[i])]
+        dec += [nn.GroupNorm(8 if chans[0] >= 8 else 1, chans[0]), nn.SiLU(), nn.Conv2d(chans[0], 3, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+        self.register_buffer("latent_scale", torch.ones(()))
+
+    def encode_moments(self, frames):
+        """frames (N, 3, H, W) in [0, 1] -> mean, logvar (N, C, h, w), unscaled."""
+        mean, logvar = self.encoder(frames * 2.0 - 1.0).chunk(2, dim=1)
+        return mean, logvar.clamp(-20.0, 10.0)
+
+    def encode(self, frames):
+        """Deterministic scaled latents (the mean), as exported."""
+        return self.encode_moments(frames)[0] * self.latent_scale
+
+    def decode_raw(self, latents):
+        """Scaled latents (N, C, h, w) -> frames (N, 3, H, W), unclamped."""
+        return (self.decoder(latents / self.latent_scale) + 1.0) * 0.5
+
+    def decode(self, latents):
+        return self.decode_raw(latents).clamp(0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# Encoder h: the frames of one chunk -> state tokens.
+
+class StateEncoder(nn.Module):
+    def __init__(self, cfg: GLPConfig):
+        super().__init__()
+        D = cfg.state_width
+        self.grid = cfg.image_size // cfg.encoder_patch
+        self.patch = nn.Conv2d(3, D, cfg.encoder_patch, stride=cfg.encoder_patch)
+        self.pos = nn.Parameter(torch.randn(1, cfg.chunk_frames, self.grid * self.grid, D) * 0.02)
+        self.blocks = nn.ModuleList([Block(D, cfg.encoder_heads) for _ in range(cfg.encoder_layers)])
+        # Learned pooling queries read the chunk into a fixed number of tokens.
+        self.pool_queries = nn.Parameter(torch.randn(1, cfg.state_tokens, D) * 0.02)
+        self.pool_ln = nn.LayerNorm(D)
+        self.pool = CrossAttention(D, cfg.encoder_heads)
+        self.pool_mlp = MLP(D)
+        self.ln_out = nn.LayerNorm(D)
+
+    def forward(self, frames):
+        """frames (B, F, 3, H, W) in [0, 1] -> (B, state_tokens, D)."""
+        B, Fr = frames.shape[:2]
+        x = self.patch(frames.reshape(B * Fr, *frames.shape[2:]) * 2.0 - 1.0)  # (B*F, D, g, g)
+        x = x.flatten(2).transpose(1, 2).reshape(B, Fr, self.grid * self.grid, -1) + self.pos
+        x = x.reshape(B, Fr * self.grid * self.grid, -1)  # (B, F*g*g, D)
+        for blk in self.blocks:
+            x = blk(x)
+        q = self.pool_queries.expand(B, -1, -1)
+        q = q + self.pool(q, self.pool_ln(x))
+        q = q + self.pool_mlp(q)
+        return self.ln_out(q)
+
+
+# ---------------------------------------------------------------------------
+# Backbone f: a causal transformer run as a multi-turn conversation.
+#
+# The KV cache is a fixed-size rolling buffer of `max_turns` turns (oldest
+# first, empty slots masked). Keys are cached *before* rotary embedding and
+# rotated at use by their slot: cache slot j sits at position j and the current
+# turn at cache_tokens + i. Relative distances are what RoPE sees, so they stay
+# right as the buffer rolls, and positions never grow with the session length.
+
+def rope_tables(n_pos: int, head_size: int, base: float = 10000.0):
+    inv = 1.0 / (base ** (torch.arange(0, head_size, 2, dtype=torch.float64) / head_size))
+    ang = torch.arange(n_pos, dtype=torch.float64)[:, None] * inv[None, :]  # (T, hs/2)
+    ang = torch.cat([ang, ang], dim=-1)  # (T, hs)
+    return ang.cos().float(), ang.sin().float()
+
+
+def apply_rope(x, cos, sin):
+    """x (B, nh, T, hs); cos/sin (T, hs)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class BackboneLayer(nn.Module):
+    def __init__(self, width: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.ln1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.ln2 = nn.LayerNorm(width)
+        self.mlp = MLP(width)
+
+    def forward(self, x, past_k, past_v, bias, cos, sin):
+        """x (B, T, D); past_k/v (B, nh, P, hs) unrotated -> x, (k, v) of this turn unrotated."""
+        P, T = past_k.shape[2], x.shape[1]
+        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
+        q, k, v = split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+        k_all = torch.cat([past_k, k], dim=2)  # (B, nh, P+T, hs)
+        v_all = torch.cat([past_v, v], dim=2)
+        y = attention(apply_rope(q, cos[P:P + T], sin[P:P + T]), apply_rope(k_all, cos[:P + T], sin[:P + T]), v_all, bias)
+        x = x + self.proj(merge_heads(y))
+        x = x + self.mlp(self.ln2(x))
+        return x, k, v
+
+
+class Backbone(nn.Module):
+    def __init__(self, cfg: GLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        D, Q = cfg.state_width, cfg.queries
+        self.init_state = nn.Parameter(torch.randn(1, Q, D) * 0.02)  # s_{-1}
+        self.queries = nn.Parameter(torch.randn(1, Q, D) * 0.02)     # the Q learned query embeddings
+        self.prev_proj = nn.Linear(D, D)
+        self.obs_proj = nn.Linear(D, D)
+        self.action_proj = nn.Sequential(nn.LayerNorm(cfg.text_width), nn.Linear(cfg.text_width, D))
+        self.segment = nn.Parameter(torch.randn(4, D) * 0.02)  # prev | observed | action | queries
+        self.layers = nn.ModuleList([BackboneLayer(D, cfg.backbone_heads) for _ in range(cfg.backbone_layers)])
+        self.ln_f = nn.LayerNorm(D)
+        self.head = nn.Linear(D, D)
+        cos, sin = rope_tables(cfg.cache_tokens + cfg.turn_tokens, D // cfg.backbone_heads)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("causal", torch.tril(torch.ones(cfg.turn_tokens, cfg.turn_tokens)), persistent=False)
+
+    def empty_cache(self, batch: int, device=None, turns: int | None = None):
+        """An empty rolling cache of `turns` turns (default max_turns).
+
+        Training episodes shorter than max_turns may use a smaller cache: the
+        valid keys sit in the last slots either way, so relative positions and
+        results are the same; only the always-masked empty slots are skipped.
+        """
+        cfg = self.cfg
+        slots = min(turns or cfg.max_turns, cfg.max_turns) * cfg.turn_tokens
+        hs = cfg.state_width // cfg.backbone_heads
+        kv = torch.zeros(batch, cfg.backbone_layers, 2, cfg.backbone_heads, slots, hs, device=device)
+        mask = torch.zeros(batch, slots, device=device)
+        return kv, mask
+
+    def forward(self, prev_state, is_first, observed, action, action_mask, past_kv, past_mask):
+        """One turn.
+
+        prev_state (B, Q, D) s_t from the previous turn (ignored where is_first)
+        is_first   (B,)      1.0 on a session's first turn: use the learned s_{-1}
+        observed   (B, Ns, D) h(o), the encoder's reading of the newest finished chunk
+        action     (B, L, 384) action token states, action_mask (B, L) 1 = real token
+        past_kv    (B, layers, 2, nh, P, hs), past_mask (B, P)
+        -> next_state (B, Q, D), present_kv, present_mask (rolled by one turn)
+        """
+        B, Q, T = prev_state.shape[0], self.cfg.queries, self.cfg.turn_tokens
+        first = is_first.reshape(B, 1, 1)
+        prev = first * self.init_state + (1.0 - first) * prev_state
+        x = torch.cat([
+            self.prev_proj(prev) + self.segment[0],
+            self.obs_proj(observed) + self.segment[1],
+            self.action_proj(action) + self.segment[2],
+            self.queries.expand(B, -1, -1) + self.segment[3],
+        ], dim=1)  # (B, T, D)
+        turn_mask = torch.cat([
+            torch.ones(B, Q + observed.shape[1], dtype=x.dtype, device=x.device),
+            action_mask.to(x.dtype),
+            torch.ones(B, Q, dtype=x.dtype, device=x.device),
+        ], dim=1)  # (B, T)
+        # Keys visible to each query: valid past slots, and current keys at or before it.
+        visible = torch.cat([
+            past_mask[:, None, :].expand(B, T, -1),
+            self.causal[None] * turn_mask[:, None, :],
+        ], dim=2)  # (B, T, P+T)
+        bias = ((1.0 - visible) * NEG)[:, None]  # (B, 1, T, P+T)
+        new_k, new_v = [], []
+        for i, layer in enumerate(self.layers):
+            x, k, v = layer(x, past_kv[:, i, 0], past_kv[:, i, 1], bias, self.rope_cos, self.rope_sin)
+            new_k.append(k)
+            new_v.append(v)
+        next_state = self.head(self.ln_f(x[:, -Q:]))  # outputs at the query positions
+        present = torch.stack([torch.stack(new_k, 1), torch.stack(new_v, 1)], 2)  # (B, layers, 2, nh, T, hs)
+        present_kv = torch.cat([past_kv[:, :, :, :, T:], present], dim=4)  # drop the oldest turn
+        present_mask = torch.cat([past_mask[:, T:], turn_mask], dim=1)
+        return next_state, present_kv, present_mask
+
+
+# ---------------------------------------------------------------------------
+# Decoder g: flow-matching diffusion transformer over the Swin-DPM window.
+
+def timestep_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
+    """sigma (...,) in [0, 1] -> sinusoidal features (..., dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=sigma.device) / half)
+    args = (sigma * 1000.0)[..., None] * freqs
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def modulate(x, shift, scale):
+    return x * (1.0 + scale) + shift
+
+
+class DecoderBlock(nn.Module):
+    """adaLN-Zero self-attention (chunk-causal), then the two cross-attention
+    streams added together, then an adaLN-Zero MLP."""
+
+    def __init__(self, width: int, n_head: int, text_width: int, state_width: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(width, elementwise_affine=False)
+        self.attn = SelfAttention(width, n_head)
+        self.ln_ca = nn.LayerNorm(width)
+        self.text_attn = CrossAttention(width, n_head, context_width=width)
+        # The predicted state enters through its own stream whose output starts
+        # at zero, so a new state pathway cannot disturb the decoder at init.
+        self.state_attn = CrossAttention(width, n_head, context_width=width, zero_out=True)
+        self.ln2 = nn.LayerNorm(width, elementwise_affine=False)
+        self.mlp = MLP(width)
+        # adaLN-Zero: shift/scale/gate for attention and MLP, gates start at 0.
+        self.ada = nn.Linear(width, 6 * width)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+
+    def forward(self, x, mod, self_bias, text, text_bias, state, state_bias):
+        """x (B, N, D); mod (B, N, 6D) per-token conditioning."""
+        sh1, sc1, g1, sh2, sc2, g2 = mod.chunk(6, dim=-1)
+        x = x + g1 * self.attn(modulate(self.ln1(x), sh1, sc1), self_bias)
+        h = self.ln_ca(x)
+        x = x + self.text_attn(h, text, text_bias) + self.state_attn(h, state, state_bias)
+        return x + g2 * self.mlp(modulate(self.ln2(x), sh2, sc2))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: GLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        D, C, p = cfg.decoder_width, cfg.latent_channels, cfg.patch_size
+        Fw, Tf = cfg.window_frames, cfg.tokens_per_frame
+        self.patch_in = nn.Linear(C * p * p, D)
+        self.spatial_pos = nn.Parameter(torch.randn(1, 1, Tf, D) * 0.02)
+        self.frame_pos = nn.Parameter(torch.randn(1, Fw, 1, D) * 0.02)  # history, earlier f0.., later f0..
+        self.t_embed = nn.Sequential(nn.Linear(256, D), nn.SiLU(), nn.Linear(D, D))
+        self.text_in = nn.Sequential(nn.LayerNorm(cfg.text_width), nn.Linear(cfg.text_width, D))
+        self.state_in = nn.Sequential(nn.LayerNorm(cfg.state_width), nn.Linear(cfg.state_width, D))
+        self.blocks = nn.ModuleList([
+            DecoderBlock(D, cfg.decoder_heads, cfg.text_width, cfg.state_width) for _ in range(cfg.decoder_layers)
+        ])
+        self.ln_out = nn.LayerNorm(D, elementwise_affine=False)
+        self.ada_out = nn.Linear(D, 2 * D)
+        self.out = nn.Linear(D, C * p * p)
+        nn.init.zeros_(self.ada_out.weight)
+        nn.init.zeros_(self.ada_out.bias)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        # Frame groups: 0 = history, 1 = earlier chunk, 2 = later chunk.
+        group = torch.tensor([0] + [1] * cfg.chunk_frames + [2] * cfg.chunk_frames)
+        tok_group = group.repeat_interleave(Tf)  # (N,)
+        self.register_buffer("tok_group", tok_group.float(), persistent=False)
+        # Chunk-causal: a token sees its own group and groups before it, never later ones.
+        self.register_buffer("causal", (tok_group[None, :] <= tok_group[:, None]).float(), persistent=False)
+        self.register_buffer("sees_earlier", (tok_group == 1).float(), persistent=False)
+        # Each chunk reads its own action and state: history and earlier tokens
+        # read context slot 0 (the earlier chunk's), later tokens slot 1.
+        self.register_buffer("ctx_slot", (tok_group == 2).float(), persistent=False)
+
+    def patchify(self, lat):
+        """(B, Fw, C, h, w) -> (B, Fw, Tf, C*p*p)."""
+        B, Fw, C, h, w = lat.shape
+        p = self.cfg.patch_size
+        x = lat.reshape(B, Fw, C, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4, 6)
+        return x.reshape(B, Fw, (h // p) * (w // p), C * p * p)
+
+    def unpatchify(self, x):
+        """(B, Fw, Tf, C*p*p) -> (B, Fw, C, h, w)."""
+        cfg = self.cfg
+        B, Fw = x.shape[:2]
+        p, C, g = cfg.patch_size, cfg.latent_channels, cfg.latent_size // cfg.patch_size
+        x = x.reshape(B, Fw, g, g, C, p, p).permute(0, 1, 4, 2, 5, 3, 6)
+        return x.reshape(B, Fw, C, g * p, g * p)
+
+    def forward(self, window, frame_sigma, earlier_present, text, text_mask, state):
+        """Velocity for every frame of the window.
+
+        window (B, Fw, C, h, w)   [history | earlier chunk | later chunk] at their noise levels
+        frame_sigma (B, Fw)       sigma of each frame
+        earlier_present (B,)      0 when the window has no earlier chunk yet
+        text (B, 2, L, 384), text_mask (B, 2, L): action tokens of (earlier, later)
+        state (B, 2, Q, Ds): predicted states of (earlier, later)
+        -> v (B, Fw, C, h, w)
+        """
+        B, Fw = window.shape[:2]
+        L, Q = text.shape[2], state.shape[2]
+        x = self.patch_in(self.patchify(window)) + self.spatial_pos + self.frame_pos  # (B, Fw, Tf, D)
+        Tf, D = x.shape[2], x.shape[3]
+        x = x.reshape(B, Fw * Tf, D)
+        c = self.t_embed(timestep_embedding(frame_sigma, 256))  # (B, Fw, D)
+
+        # Masks. Self-attention: chunk-causal, and nobody sees an absent earlier chunk
+        # except the earlier slot itself (whose output is then ignored).
+        hide = (1.0 - earlier_present).reshape(B, 1, 1) * (1.0 - self.sees_earlier)[None, :, None] * self.sees_earlier[None, None, :]
+        self_bias = ((1.0 - self.causal[None] * (1.0 - hide)) * NEG)[:, None]  # (B, 1, N, N)
+        slot = self.ctx_slot[None, :, None]  # (1, N, 1)
+        text_ok = torch.cat([(1.0 - slot) * text_mask[:, None, 0, :], slot * text_mask[:, None, 1, :]], dim=2)
+        text_bias = ((1.0 - text_ok) * NEG)[:, None]  # (B, 1, N, 2L)
+        state_ok = torch.cat([(1.0 - slot).expand(B, -1, Q), slot.expand(B, -1, Q)], dim=2)
+        state_bias = ((1.0 - state_ok) * NEG)[:, None]  # (B, 1, N, 2Q)
+        text_ctx = self.text_in(text).reshape(B, 2 * L, D)
+        state_ctx = self.state_in(state).reshape(B, 2 * Q, D)
+
+        for blk in self.blocks:
+            mod = blk.ada(F.silu(c))  # (B, Fw, 6D): per frame, then broadcast to its tokens
+            mod = mod[:, :, None, :].expand(B, Fw, Tf, 6 * D).reshape(B, Fw * Tf, 6 * D)
+            x = blk(x, mod, self_bias, text_ctx, text_bias, state_ctx, state_bias)
+        shift, scale = self.ada_out(F.silu(c)).chunk(2, dim=-1)  # (B, Fw, D)
+        x = self.ln_out(x).reshape(B, Fw, Tf, D)
+        x = self.out(modulate(x, shift[:, :, None], scale[:, :, None]))
+        return self.unpatchify(x)
+
+
+# ---------------------------------------------------------------------------
+# The whole model.
+
+class GLP(nn.Module):
+    def __init__(self, cfg: GLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.vae = VAE(cfg)
+        self.encoder = StateEncoder(cfg)
+        self.backbone = Backbone(cfg)
+        self.decoder = Decoder(cfg)
+
+    def window(self, history_frame, history_noise, history_sigma, earlier, later, sigma):
+        """Assemble the decoder's input window and per-frame sigmas.
+
+        history_frame (B, C, h, w) clean conditioning latent, noised here to history_sigma (B,)
+        earlier, later (B, F, C, h, w) already at sigma[:, 0], sigma[:, 1] (B, 2)
+        -> window (B, 1+2F, C, h, w), frame_sigma (B, 1+2F)
+        """
+        B, Fc = later.shape[:2]
+        hs = history_sigma.reshape(B, 1, 1, 1)
+        cond = (1.0 - hs) * history_frame + hs * history_noise  # x_sigma of the history frame
+        window = torch.cat([cond[:, None], earlier, later], dim=1)
+        frame_sigma = torch.cat([
+            history_sigma.reshape(B, 1),
+            sigma[:, 0:1].expand(B, Fc),
+            sigma[:, 1:2].expand(B, Fc),
+        ], dim=1)
+        return window, frame_sigma
+
+    def denoise_call(self, history, history_noise, history_sigma, earlier, later, sigma, sigma_next,
+                     earlier_present, text, text_mask, state):
+        """One Causal Swin-DPM decoder call, Euler step included (as exported).
+
+        history (B, F, C, h, w) clean latents of the newest finished chunk; its
+            last frame is the conditioning frame, noised to `history_sigma`
+        history_noise (B, C, h, w); history_sigma (B,)
+        earlier, later (B, F, C, h, w) at sigma[:, 0], sigma[:, 1]
+        sigma, sigma_next (B, 2); earlier_present (B,)
+        -> earlier_next, later_next (B, F, C, h, w)
+        """
+        B, Fc = later.shape[:2]
+        window, frame_sigma = self.window(history[:, -1], history_noise, history_sigma, earlier, later, sigma)
+        v = self.decoder(window, frame_sigma, earlier_present, text, text_mask, state)
+        dt = (sigma - sigma_next).reshape(B, 2, 1, 1, 1, 1)
+        earlier_next = earlier - dt[:, 0] * v[:, 1:1 + Fc]
+        later_next = later - dt[:, 1] * v[:, 1 + Fc:]
+        return earlier_next, later_next
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

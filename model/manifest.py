@@ -1,0 +1,208 @@
+"""The bundle contract, `manifest.json`, as the exporter writes it.
+
+The runtime's twin is `src/contract/manifest.ts` (zod). Both define the same
+JSON Schema; `test/unit/manifest-agreement.test.ts` proves it by comparing the
+two, and both validate the shipped bundles. JSON keys are camelCase, as on disk.
+
+`python -m model.manifest --json-schema` prints this side's schema;
+`python -m model.manifest path/to/manifest.json` validates a file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+FORMAT = "world-canvas-bundle"
+FORMAT_VERSION = 1
+GRAPH_NAMES = ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder")
+VARIANTS = ("fp32", "fp16", "q8", "q4")
+
+# A path inside the bundle folder: relative segments that never start with a
+# dot and hold no colon, so a manifest can never point at a parent folder or
+# another origin.
+RELATIVE_PATH = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class FileRef(Strict):
+    file: str = Field(pattern=RELATIVE_PATH)
+    bytes: int = Field(ge=1)
+    sha256: str = Field(pattern=SHA256)
+
+
+class TensorSpec(Strict):
+    name: str = Field(min_length=1)
+    shape: list[int] = Field(min_length=0)
+    dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"]
+
+    @model_validator(mode="after")
+    def _positive_dims(self):
+        if any(d < 1 for d in self.shape):
+            raise ValueError("every dimension must be >= 1 (graphs have static shapes)")
+        return self
+
+
+class Variants(Strict):
+    fp32: Optional[FileRef] = None
+    fp16: Optional[FileRef] = None
+    q8: Optional[FileRef] = None
+    q4: Optional[FileRef] = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self):
+        if not any(getattr(self, v) for v in VARIANTS):
+            raise ValueError("a graph needs at least one variant (fp32, fp16, q8 or q4)")
+        return self
+
+
+class Graph(Strict):
+    inputs: list[TensorSpec] = Field(min_length=1)
+    outputs: list[TensorSpec] = Field(min_length=1)
+    variants: Variants
+
+
+class Graphs(Strict):
+    # Graph names are ONNX file stems and stay snake_case on disk.
+    model_config = ConfigDict(extra="forbid", alias_generator=None, populate_by_name=True, frozen=True)
+    vae_encoder: Graph
+    vae_decoder: Graph
+    encoder: Graph
+    backbone: Graph
+    decoder: Graph
+
+
+class Video(Strict):
+    width: int = Field(ge=8)
+    height: int = Field(ge=8)
+    fps: float = Field(gt=0)
+    chunk_frames: int = Field(ge=1)
+
+
+class Latent(Strict):
+    channels: int = Field(ge=1)
+    height: int = Field(ge=1)
+    width: int = Field(ge=1)
+
+
+class State(Strict):
+    tokens: int = Field(ge=1)
+    width: int = Field(ge=1)
+    queries: int = Field(ge=1)
+
+
+class Backbone(Strict):
+    layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    max_turns: int = Field(ge=1)
+    turn_tokens: int = Field(ge=1)
+    cache_tokens: int = Field(ge=1)
+
+
+class FlowMatching(Strict):
+    interpolation: Literal["x_sigma = (1 - sigma) * data + sigma * noise"]
+    prediction: Literal["velocity = noise - data"]
+    step: Literal["euler: x_next = x - (sigma - sigma_next) * velocity"]
+
+
+class Diffusion(Strict):
+    denoise_steps: int = Field(ge=2)
+    window: Literal[2]
+    conditioning_noise: float = Field(ge=0, lt=1)
+    state_lag: Literal[2]
+    flow_matching: FlowMatching
+
+    @model_validator(mode="after")
+    def _even_steps(self):
+        if self.denoise_steps % 2:
+            raise ValueError("denoiseSteps must be even: each window chunk takes half of them")
+        return self
+
+
+class ActionEncoder(Strict):
+    path: str = Field(pattern=RELATIVE_PATH)
+    max_tokens: int = Field(ge=2)
+    width: int = Field(ge=1)
+    dtype: Literal["fp32", "fp16", "q8", "q4"]
+    idle_action: str = Field(min_length=1)
+    files: list[FileRef] = Field(min_length=1)
+
+
+class Scene(Strict):
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: str = Field(min_length=1)
+    file: str = Field(pattern=RELATIVE_PATH)
+    bytes: int = Field(ge=1)
+    sha256: str = Field(pattern=SHA256)
+
+
+class Eval(Strict):
+    episodes: str = Field(min_length=1)
+    scores: dict[str, float]
+    report: Optional[str] = None
+
+
+class TestVectors(Strict):
+    file: str = Field(pattern=RELATIVE_PATH)
+
+
+class Manifest(Strict):
+    format: Literal["world-canvas-bundle"]
+    format_version: Literal[1]
+    name: str = Field(min_length=1)
+    description: str
+    video: Video
+    latent: Latent
+    state: State
+    backbone: Backbone
+    diffusion: Diffusion
+    action_encoder: ActionEncoder
+    graphs: Graphs
+    scenes: list[Scene] = Field(min_length=1)
+    eval: Optional[Eval] = None
+    test_vectors: Optional[TestVectors] = None
+
+
+def load_manifest(path: Path) -> Manifest:
+    return Manifest.model_validate_json(Path(path).read_text())
+
+
+def dump_manifest(manifest: Manifest) -> str:
+    return json.dumps(manifest.model_dump(by_alias=True, exclude_none=True), indent=2) + "\n"
+
+
+def json_schema() -> dict:
+    return Manifest.model_json_schema(by_alias=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("manifest", nargs="?", help="manifest.json to validate")
+    ap.add_argument("--json-schema", action="store_true", help="print the JSON Schema of the manifest")
+    args = ap.parse_args(argv)
+    if args.json_schema:
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    if not args.manifest:
+        ap.error("give a manifest path or --json-schema")
+    try:
+        m = load_manifest(Path(args.manifest))
+    except ValidationError as e:
+        for err in e.errors():
+            print(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
+        return 1
+    print(f"ok: {m.name} (format {m.format_version})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

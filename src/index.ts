@@ -1,0 +1,34 @@
+/**
+ * world-canvas: the public API. Everything else is internal.
+ */
+export { World, pickBackend, type WorldOptions, type PickedBackend } from './runtime/world';
+export { Session, type ActionReceipt, type FinishedChunk, type SessionState, type ActionLogEntry } from './runtime/session';
+export { Player } from './runtime/player';
+export { Renderer, type ShownFrame } from './render/renderer';
+export { detectCapabilities, type Capabilities } from './runtime/capabilities';
+export { normalizeAction, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS } from './runtime/actions';
+export { prepareImage, type PreparedImage } from './runtime/images';
+export {
+  WorldCanvasError,
+  BundleFetchError,
+  ChecksumError,
+  CrossOriginBundleError,
+  ActionError,
+  WebGPUUnavailableError,
+  DeviceLostError,
+  WorkerTimeoutError,
+  ImageInputError,
+  CancelledError,
+} from './runtime/errors';
+export {
+  validateManifest,
+  parseManifest,
+  ManifestError,
+  type Manifest,
+  type ManifestIssue,
+  FORMAT_VERSION,
+} from './contract/manifest';
+export { type LoadProgress, type LoadStage } from './loader/bundle';
+export { idbByteCache, memoryByteCache, type ByteCache } from './loader/cache';
+export { SwinDpmSchedule, type DenoiseCall } from './scheduler/schedule';
+export type { EngineInfo, Backend } from '../workers/protocol';

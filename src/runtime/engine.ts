@@ -1,0 +1,90 @@
+/**
+ * The two workers behind one object: started, initialised with the bundle's
+ * bytes, warmed up, and called with a timeout so that a call that never
+ * returns becomes an error instead of a hang.
+ */
+import * as Comlink from 'comlink';
+
+import { type Manifest, type Variant } from '../contract/manifest';
+import { graphFile } from '../loader/bundle';
+import type { Backend, ConditioningApi, EngineInfo, RenderingApi } from '../../workers/protocol';
+import { WorkerTimeoutError } from './errors';
+
+export interface EngineOptions {
+  manifest: Manifest;
+  files: Map<string, Uint8Array>;
+  backend: Backend;
+  variant: Variant;
+  /** A worker call slower than this fails with WorkerTimeoutError (the engine is then restarted). */
+  timeoutMs: number;
+}
+
+export class Engine {
+  private constructor(
+    private readonly workers: Worker[],
+    readonly conditioning: Comlink.Remote<ConditioningApi>,
+    readonly rendering: Comlink.Remote<RenderingApi>,
+    readonly info: EngineInfo,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async start(opts: EngineOptions): Promise<Engine> {
+    const { manifest: m, files, backend, variant } = opts;
+    const condWorker = new Worker(new URL('../../workers/conditioning.worker.ts', import.meta.url), { type: 'module', name: 'world-canvas conditioning' });
+    const renderWorker = new Worker(new URL('../../workers/rendering.worker.ts', import.meta.url), { type: 'module', name: 'world-canvas rendering' });
+    const workers = [condWorker, renderWorker];
+    try {
+      const cond = Comlink.wrap<ConditioningApi>(condWorker);
+      const render = Comlink.wrap<RenderingApi>(renderWorker);
+      const bytes = (g: Parameters<typeof graphFile>[1]) => need(files, graphFile(m, g, variant).file);
+      const prefix = m.actionEncoder.path.replace(/\/?$/, '/');
+      const textEncoderFiles: Record<string, Uint8Array> = {};
+      for (const f of m.actionEncoder.files) textEncoderFiles[f.file.slice(prefix.length)] = need(files, f.file);
+      // Sessions compile in both workers at once.
+      const [, info] = await Promise.all([
+        withTimeout(
+          cond.init({ manifest: m, backend, variant, graphs: { encoder: bytes('encoder'), backbone: bytes('backbone') }, textEncoderFiles }),
+          opts.timeoutMs * 4,
+          () => new WorkerTimeoutError('conditioning', 'init', opts.timeoutMs * 4),
+        ),
+        withTimeout(
+          render.init({
+            manifest: m,
+            backend,
+            variant,
+            graphs: { decoder: bytes('decoder'), vae_decoder: bytes('vae_decoder'), vae_encoder: bytes('vae_encoder') },
+          }),
+          opts.timeoutMs * 4,
+          () => new WorkerTimeoutError('rendering', 'init', opts.timeoutMs * 4),
+        ),
+      ]);
+      return new Engine(workers, cond, render, info, opts.timeoutMs);
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      throw e;
+    }
+  }
+
+  /** Call a worker method, failing with WorkerTimeoutError after the engine's timeout. */
+  call<T>(worker: 'conditioning' | 'rendering', method: string, p: Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    return withTimeout(p, timeoutMs, () => new WorkerTimeoutError(worker, method, timeoutMs));
+  }
+
+  terminate(): void {
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+function need(files: Map<string, Uint8Array>, path: string): Uint8Array {
+  const b = files.get(path);
+  if (!b) throw new Error(`bundle file ${path} was not loaded`);
+  return b;
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,240 @@
+/**
+ * A loaded bundle, ready to simulate: its manifest, its bytes, and the
+ * engine (two workers) that runs its graphs. Sessions (rollouts) are created
+ * from it; they are plain values the World steps, so forks are cheap.
+ */
+import { type Manifest, type Variant } from '../contract/manifest';
+import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resolveBundle, sessionFiles } from '../loader/bundle';
+import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
+import { type FetchLike } from '../loader/fetch-bytes';
+import { SwinDpmSchedule } from '../scheduler/schedule';
+import type { Backend, EngineInfo } from '../../workers/protocol';
+import { type Capabilities, detectCapabilities } from './capabilities';
+import { Engine } from './engine';
+import { DeviceLostError, WorkerTimeoutError, isErrorNamed } from './errors';
+import { prepareImage, rgbaToPlanar } from './images';
+import { Session, type SessionStart } from './session';
+
+export interface WorldOptions {
+  /** Bundle folder (or its manifest.json), resolved against the page. */
+  bundle: string;
+  /** 'auto' (default): WebGPU when an adapter exists, else WASM. */
+  backend?: 'auto' | Backend;
+  /** 'auto' (default): fp16 where the adapter has shader-f16 and the bundle has it, else fp32. */
+  variant?: 'auto' | Variant;
+  /** Other origins the bundle may come from ('*' for any). Same-origin only by default. */
+  allowedOrigins?: readonly string[];
+  /** Where model bytes are cached; false for none. IndexedDB by default. */
+  cache?: ByteCache | false;
+  fetch?: FetchLike;
+  onProgress?: (p: LoadProgress) => void;
+  /** A worker call slower than this is an error (ms); default 60 s. */
+  workerTimeoutMs?: number;
+  /** Page URL to resolve `bundle` against (defaults to the document's). */
+  baseUrl?: string;
+}
+
+export interface PickedBackend {
+  backend: Backend;
+  variant: Variant;
+  /** Why the pick differs from the best case, for the user. */
+  reason: string | null;
+}
+
+/** WebGPU when possible; fp16 only with shader-f16 and an fp16 export; WASM runs fp32. */
+export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions = { bundle: '' }): PickedBackend {
+  let reason: string | null = null;
+  let backend: Backend;
+  if (want.backend === 'wasm') {
+    backend = 'wasm';
+    reason = 'WASM was requested';
+  } else if (caps.webgpu) {
+    backend = 'webgpu';
+  } else {
+    backend = 'wasm';
+    reason = `running on the CPU (WASM): ${caps.webgpuUnavailableReason ?? 'WebGPU is unavailable'}`;
+  }
+  const has = (v: Variant) => Object.values(m.graphs).every((g) => g.variants[v]);
+  let variant: Variant;
+  if (want.variant && want.variant !== 'auto') {
+    variant = want.variant;
+  } else if (backend === 'webgpu' && caps.shaderF16 && has('fp16')) {
+    variant = 'fp16';
+  } else {
+    variant = 'fp32';
+    if (backend === 'webgpu' && has('fp16') && !caps.shaderF16) reason = 'fp32 graphs: this GPU has no shader-f16';
+  }
+  return { backend, variant, reason };
+}
+
+export class World {
+  readonly schedule: SwinDpmSchedule;
+  private engineRef: Engine;
+  private restarting: Promise<Engine> | null = null;
+  private disposed = false;
+  /** Things the user should know (fallbacks, no cache). */
+  readonly notices: string[] = [];
+  private sessionCount = 0;
+
+  private constructor(
+    readonly manifest: Manifest,
+    readonly location: BundleLocation,
+    private readonly files: Map<string, Uint8Array>,
+    engine: Engine,
+    readonly capabilities: Capabilities,
+    private readonly timeoutMs: number,
+    notices: string[],
+  ) {
+    this.engineRef = engine;
+    this.schedule = new SwinDpmSchedule(manifest.diffusion.denoiseSteps, manifest.diffusion.stateLag);
+    this.notices.push(...notices);
+  }
+
+  /**
+   * Load a bundle and start its engine.
+   * 1. Resolve the address (same origin unless allowed) and read the manifest.
+   * 2. Pick backend and variant from the detected capabilities.
+   * 3. Fetch the files (cache first, checksums verified).
+   * 4. Start the workers and compile the graphs; fall back to WASM if WebGPU fails.
+   * 5. Warm up: one call through every graph, so the first real chunk is not slow.
+   */
+  static async load(opts: WorldOptions): Promise<World> {
+    const report = opts.onProgress ?? (() => {});
+    const notices: string[] = [];
+    // 1.
+    const page = opts.baseUrl ?? globalThis.location?.href ?? 'http://localhost/';
+    const loc = resolveBundle(opts.bundle, page, opts.allowedOrigins);
+    report({ stage: 'manifest', loaded: 0, total: 0, fromCache: 0 });
+    const manifest = await fetchManifest(loc, opts.fetch);
+    // 2.
+    const caps = await detectCapabilities();
+    const picked = pickBackend(manifest, caps, opts);
+    if (picked.reason) notices.push(picked.reason);
+    // 3.
+    let cache: ByteCache | undefined;
+    if (opts.cache !== false) {
+      try {
+        cache = tolerantCache(opts.cache ?? idbByteCache(), (e) =>
+          notices.push(`model cache unavailable, running without it (${(e as Error)?.message ?? e})`),
+        );
+      } catch (e) {
+        notices.push(`model cache unavailable, running without it (${(e as Error).message})`);
+      }
+    }
+    const files = await loadFiles(loc, sessionFiles(manifest, picked.variant), { cache, fetch: opts.fetch, onProgress: report });
+    // 4.
+    const timeoutMs = opts.workerTimeoutMs ?? 60_000;
+    report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.backend} ${picked.variant}` });
+    let engine: Engine;
+    try {
+      engine = await Engine.start({ manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs });
+    } catch (e) {
+      if (picked.backend !== 'webgpu') throw e;
+      notices.push(`WebGPU failed (${(e as Error).message}); running on the CPU (WASM)`);
+      engine = await Engine.start({ manifest, files, backend: 'wasm', variant: 'fp32', timeoutMs });
+    }
+    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices);
+    // 5.
+    report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
+    const warm = await world.newSession({ seed: 0 });
+    await warm.step();
+    report({ stage: 'ready', loaded: 1, total: 1, fromCache: 0 });
+    return world;
+  }
+
+  get engine(): Engine {
+    return this.engineRef;
+  }
+
+  get info(): EngineInfo {
+    return this.engineRef.info;
+  }
+
+  /** The bundle's start scenes. */
+  get scenes(): Manifest['scenes'] {
+    return this.manifest.scenes;
+  }
+
+  /** A start scene's pixels (from the verified bundle bytes). */
+  async sceneImage(id: string): Promise<{ planar: Float32Array; rgba: Uint8ClampedArray }> {
+    const scene = this.manifest.scenes.find((s) => s.id === id);
+    if (!scene) throw new RangeError(`no scene "${id}" in this bundle; it has ${this.manifest.scenes.map((s) => s.id).join(', ')}`);
+    const bytes = this.files.get(scene.file)!;
+    const { width: W, height: H } = this.manifest.video;
+    const prepared = await prepareImage(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' }), W, H);
+    return { planar: rgbaToPlanar(prepared.rgba, W, H), rgba: prepared.rgba };
+  }
+
+  /** A new rollout from a bundle scene (default: the first) or a prepared image. */
+  async newSession(start: Partial<SessionStart> = {}): Promise<Session> {
+    const sceneId = start.sceneId ?? this.manifest.scenes[0].id;
+    const image = start.image ?? (await this.sceneImage(sceneId));
+    const latent = await this.run('rendering', 'encodeImage', (e) => e.rendering.encodeImage(image.planar));
+    return Session.create(this, {
+      sceneId: start.image ? (start.sceneId ?? 'image') : sceneId,
+      seed: start.seed ?? 0,
+      image,
+      startLatent: latent,
+      id: `s${++this.sessionCount}`,
+    });
+  }
+
+  /**
+   * Run a worker call; on a lost device or a hung worker, restart the engine
+   * (WebGPU again if it comes back, else WASM) and retry once. Sessions keep
+   * their state on the CPU at chunk boundaries, so nothing finished is lost.
+   */
+  async run<T>(worker: 'conditioning' | 'rendering', method: string, f: (e: Engine) => Promise<T>): Promise<T> {
+    const engine = this.restarting ? await this.restarting : this.engineRef;
+    try {
+      return await engine.call(worker, method, f(engine));
+    } catch (e) {
+      if (this.disposed || !(isErrorNamed(e, 'DeviceLostError') || e instanceof WorkerTimeoutError)) throw e;
+      const fresh = await this.restart(engine, e as Error);
+      return fresh.call(worker, method, f(fresh));
+    }
+  }
+
+  private restart(broken: Engine, cause: Error): Promise<Engine> {
+    if (this.engineRef !== broken) return Promise.resolve(this.engineRef);
+    this.restarting ??= (async () => {
+      broken.terminate();
+      const why = isErrorNamed(cause, 'DeviceLostError') ? new DeviceLostError(cause.message).message : cause.message;
+      this.notices.push(why);
+      let engine: Engine;
+      const { backend, variant } = broken.info;
+      try {
+        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs });
+      } catch (e) {
+        if (backend !== 'webgpu') throw e;
+        this.notices.push(`WebGPU could not restart (${(e as Error).message}); continuing on the CPU (WASM)`);
+        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend: 'wasm', variant: 'fp32', timeoutMs: this.timeoutMs });
+      }
+      this.engineRef = engine;
+      this.restarting = null;
+      this.dispatchRestart(engine.info);
+      return engine;
+    })();
+    return this.restarting;
+  }
+
+  private restartListeners = new Set<(info: EngineInfo) => void>();
+  /** Called after the engine was restarted (device lost, worker hung). */
+  onRestart(f: (info: EngineInfo) => void): () => void {
+    this.restartListeners.add(f);
+    return () => this.restartListeners.delete(f);
+  }
+  private dispatchRestart(info: EngineInfo): void {
+    for (const f of this.restartListeners) f(info);
+  }
+
+  /** Destroy the GPU devices of both workers (tests of recovery). */
+  async loseDeviceForTesting(): Promise<void> {
+    await Promise.all([this.engineRef.conditioning.loseDevice(), this.engineRef.rendering.loseDevice()]);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.engineRef.terminate();
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Every use of ONNX Runtime Web goes through this module.
+ *
+ * - `onnxruntime-web/webgpu` is the build with the native WebGPU execution
+ *   provider; it is also the one @huggingface/transformers imports, so one
+ *   ORT ships. Its WASM binary is served from our own files, never a CDN.
+ * - Each worker owns one GPUDevice and hands it to all its sessions: ORT
+ *   destroys a device it created itself when its last session is released,
+ *   and tensors can only move between sessions on the same device.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+
+import type { Backend } from './protocol';
+
+export { ort };
+
+let configured = false;
+
+/** Point ORT at our WASM binary; threads only where the page is cross-origin isolated. */
+export function configureOrt(): void {
+  if (configured) return;
+  configured = true;
+  ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, import.meta.url).href };
+  ort.env.wasm.proxy = false;
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  ort.env.logLevel = 'error';
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  /** The adapter has shader-f16 and the device was created with it. */
+  f16: boolean;
+  adapter: string;
+}
+
+/**
+ * Create the worker's GPUDevice with the limits and optional features ORT's
+ * kernels use. Resolves `onLost` when the device is lost.
+ */
+export async function acquireDevice(onLost: (reason: string) => void): Promise<GpuContext> {
+  const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) throw new Error('this browser has no WebGPU (navigator.gpu is missing)');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter is available (GPU blocklisted, or WebGPU disabled)');
+  const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures,
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  void device.lost.then((info) => onLost(info.message || info.reason || 'unknown'));
+  const info = adapter.info;
+  const adapterName = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return { device, f16: requiredFeatures.includes('shader-f16'), adapter: adapterName };
+}
+
+export interface SessionSpec {
+  bytes: Uint8Array;
+  backend: Backend;
+  gpu?: GpuContext;
+  /** Outputs that stay on the GPU (WebGPU only): they feed the next call without a readback. */
+  gpuOutputs?: string[];
+}
+
+export async function createSession(spec: SessionSpec): Promise<ort.InferenceSession> {
+  configureOrt();
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders:
+      spec.backend === 'webgpu'
+        ? [{ name: 'webgpu', device: spec.gpu?.device } as ort.InferenceSession.WebGpuExecutionProviderOption]
+        : ['wasm'],
+    graphOptimizationLevel: 'all',
+  };
+  if (spec.backend === 'webgpu' && spec.gpuOutputs?.length) {
+    options.preferredOutputLocation = Object.fromEntries(spec.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
+  }
+  return ort.InferenceSession.create(spec.bytes, options);
+}
+
+export function f32(data: Float32Array, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float32', data, dims as number[]);
+}
+
+/** Copy a tensor's data to the CPU (downloads GPU tensors). */
+export async function readF32(t: ort.Tensor): Promise<Float32Array> {
+  const data = t.location === 'cpu' ? t.data : await t.getData();
+  return new Float32Array(data as Float32Array); // a copy the caller owns and may transfer
+}
+
+/** Release a tensor's GPU buffer; CPU tensors need nothing. */
+export function release(t: ort.Tensor | null | undefined): void {
+  if (t && t.location === 'gpu-buffer') t.dispose();
+}

@@ -1,0 +1,141 @@
+/**
+ * Wire types between the main thread and the two workers (comlink).
+ *
+ * Only plain data crosses: typed arrays move as transferables. GPU buffers and
+ * devices cannot cross workers, so each worker keeps what feeds it every step:
+ * the rendering worker keeps the Swin-DPM window resident on its GPU between
+ * calls and returns CPU copies only at chunk boundaries.
+ */
+import type { Manifest, Variant } from '../src/contract/manifest';
+
+export type Backend = 'webgpu' | 'wasm';
+
+export interface EngineInfo {
+  backend: Backend;
+  variant: Variant;
+  /** Adapter description (WebGPU) or 'cpu'. */
+  adapter: string;
+  /** The adapter offers shader-f16. */
+  f16: boolean;
+}
+
+export interface InitRequest {
+  manifest: Manifest;
+  backend: Backend;
+  variant: Variant;
+  /** Graph bytes by graph name (only the graphs this worker runs). */
+  graphs: Record<string, Uint8Array>;
+}
+
+export interface ConditioningInit extends InitRequest {
+  /** Action encoder files by path relative to its folder (config.json, onnx/model_quantized.onnx, ...). */
+  textEncoderFiles: Record<string, Uint8Array>;
+}
+
+/** An action's text, as the model receives it. */
+export interface TextEncoding {
+  /** The text as typed (trimmed). */
+  text: string;
+  /** Token states (maxTokens x width) and mask (maxTokens). */
+  states: Float32Array;
+  mask: Float32Array;
+  /** Word-piece tokens the text needed, [CLS] and [SEP] included. */
+  tokens: number;
+  /** The text had more tokens than the encoder reads: the tail was cut. */
+  truncated: boolean;
+}
+
+export interface TurnRequest {
+  prevState: Float32Array;
+  isFirst: boolean;
+  /** Frames (F x 3 x H x W, [0, 1]) of the newest finished chunk, or the start scene repeated. */
+  observedFrames: Float32Array;
+  text: Float32Array;
+  textMask: Float32Array;
+  kv: Float32Array;
+  kvMask: Float32Array;
+}
+
+export interface TurnResult {
+  state: Float32Array;
+  kv: Float32Array;
+  kvMask: Float32Array;
+  ms: number;
+}
+
+/** What conditions one chunk: its action and the backbone's predicted state. */
+export interface ChunkConditioning {
+  chunk: number;
+  action: string;
+  text: Float32Array;
+  textMask: Float32Array;
+  state: Float32Array;
+}
+
+export interface SlotState extends ChunkConditioning {
+  /** F x C x h x w latents at the slot's current sigma. */
+  latents: Float32Array;
+}
+
+/** The window between phases, on the CPU: enough to resume on any device. */
+export interface WindowState {
+  seed: number;
+  /** Clean latents of the newest finished chunk (or the start scene's, repeated). */
+  history: Float32Array;
+  /** The chunk in the earlier slot at sigma 0.5, or null before the first phase. */
+  earlier: SlotState | null;
+}
+
+export interface PhaseRequest {
+  /**
+   * Identifies the window resident on the worker's GPU. When it differs from
+   * the worker's, `window` is uploaded first (a new session, a fork, a
+   * recovery).
+   */
+  windowKey: string;
+  window: WindowState;
+  /** The phase to run: chunk `phase` is enqueued in the later slot. */
+  phase: number;
+  /** [earlier, later] sigmas per call, from the Scheduler. */
+  calls: { sigma: [number, number]; sigmaNext: [number, number] }[];
+  historySigma: number;
+  later: ChunkConditioning;
+  /** Key of the window after this phase (the worker keeps it resident). */
+  nextWindowKey: string;
+}
+
+export interface FinishedFrames {
+  chunk: number;
+  action: string;
+  /** F x 3 x H x W in [0, 1]. */
+  frames: Float32Array;
+  /** F x H x W x 4, ready for ImageData. */
+  rgba: Uint8ClampedArray;
+}
+
+export interface PhaseResult {
+  finished: FinishedFrames | null;
+  /** The window after the shift, on the CPU. */
+  window: WindowState;
+  /** Milliseconds per decoder call, and for the VAE decode. */
+  callMs: number[];
+  vaeMs: number;
+}
+
+export interface ConditioningApi {
+  init(req: ConditioningInit): Promise<EngineInfo>;
+  encodeText(text: string): Promise<TextEncoding>;
+  turn(req: TurnRequest): Promise<TurnResult>;
+  /** Destroy the worker's GPU device (fault-injection tests). */
+  loseDevice(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export interface RenderingApi {
+  init(req: InitRequest): Promise<EngineInfo>;
+  /** Start scene frame (1 x 3 x H x W in [0, 1]) -> latents (C x h x w). */
+  encodeImage(frame: Float32Array): Promise<Float32Array>;
+  runPhase(req: PhaseRequest): Promise<PhaseResult>;
+  loseDevice(): Promise<void>;
+  dispose(): Promise<void>;
+}

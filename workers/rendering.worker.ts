@@ -1,0 +1,221 @@
+/**
+ * The rendering worker: the decoder's denoising loop and the VAE, on one GPU
+ * device it owns. The Swin-DPM window stays resident on that device between
+ * calls and between phases; only finished frames and a small CPU copy of the
+ * window (for forks and recovery) come back, once per chunk.
+ */
+import * as Comlink from 'comlink';
+
+import type { Manifest } from '../src/contract/manifest';
+import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
+import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release } from './ort-backend';
+import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState } from './protocol';
+
+interface ResidentSlot extends ChunkConditioning {
+  latents: ort.Tensor;
+}
+
+interface Resident {
+  key: string;
+  seed: number;
+  history: ort.Tensor;
+  earlier: ResidentSlot | null;
+}
+
+/** frames (F x 3 x H x W, [0, 1]) -> RGBA bytes (F x H x W x 4). */
+export function framesToRgba(frames: Float32Array, F: number, H: number, W: number): Uint8ClampedArray {
+  const out = new Uint8ClampedArray(F * H * W * 4);
+  const plane = H * W;
+  for (let f = 0; f < F; f++) {
+    const src = f * 3 * plane;
+    const dst = f * plane * 4;
+    for (let i = 0; i < plane; i++) {
+      out[dst + 4 * i] = Math.round(Math.min(1, Math.max(0, frames[src + i])) * 255);
+      out[dst + 4 * i + 1] = Math.round(Math.min(1, Math.max(0, frames[src + plane + i])) * 255);
+      out[dst + 4 * i + 2] = Math.round(Math.min(1, Math.max(0, frames[src + 2 * plane + i])) * 255);
+      out[dst + 4 * i + 3] = 255;
+    }
+  }
+  return out;
+}
+
+class Rendering implements RenderingApi {
+  private manifest!: Manifest;
+  private info!: EngineInfo;
+  private gpu?: GpuContext;
+  private decoder!: ort.InferenceSession;
+  private vaeDecoder!: ort.InferenceSession;
+  private vaeEncoder!: ort.InferenceSession;
+  private resident: Resident | null = null;
+  private lostReason: string | null = null;
+
+  async init(req: InitRequest): Promise<EngineInfo> {
+    this.manifest = req.manifest;
+    if (req.backend === 'webgpu') {
+      this.gpu = await acquireDevice((reason) => {
+        this.lostReason = reason;
+        this.resident = null; // its buffers died with the device
+      });
+    }
+    const common = { backend: req.backend, gpu: this.gpu };
+    this.decoder = await createSession({ ...common, bytes: req.graphs.decoder, gpuOutputs: ['earlier_next', 'later_next'] });
+    this.vaeDecoder = await createSession({ ...common, bytes: req.graphs.vae_decoder });
+    this.vaeEncoder = await createSession({ ...common, bytes: req.graphs.vae_encoder });
+    this.info = {
+      backend: req.backend,
+      variant: req.variant,
+      adapter: this.gpu?.adapter ?? 'cpu',
+      f16: this.gpu?.f16 ?? false,
+    };
+    return this.info;
+  }
+
+  private checkDevice(): void {
+    if (this.lostReason !== null) {
+      const e = new Error(`The GPU device was lost (${this.lostReason}).`);
+      e.name = 'DeviceLostError';
+      throw e;
+    }
+  }
+
+  private get dims() {
+    const m = this.manifest;
+    return {
+      F: m.video.chunkFrames,
+      H: m.video.height,
+      W: m.video.width,
+      C: m.latent.channels,
+      h: m.latent.height,
+      w: m.latent.width,
+      L: m.actionEncoder.maxTokens,
+      T: m.actionEncoder.width,
+      Q: m.state.queries,
+      D: m.state.width,
+    };
+  }
+
+  async encodeImage(frame: Float32Array): Promise<Float32Array> {
+    this.checkDevice();
+    const { H, W } = this.dims;
+    const out = await this.vaeEncoder.run({ frames: f32(frame, [1, 3, H, W]) });
+    return readF32(out.latents);
+  }
+
+  private upload(window: WindowState, key: string): Resident {
+    const { F, C, h, w } = this.dims;
+    const lat = [F, C, h, w];
+    this.dropResident();
+    return {
+      key,
+      seed: window.seed,
+      history: f32(window.history, lat),
+      earlier: window.earlier ? { ...window.earlier, latents: f32(window.earlier.latents, lat) } : null,
+    };
+  }
+
+  private dropResident(): void {
+    if (!this.resident) return;
+    release(this.resident.history);
+    release(this.resident.earlier?.latents);
+    this.resident = null;
+  }
+
+  async runPhase(req: PhaseRequest): Promise<PhaseResult> {
+    this.checkDevice();
+    const { F, C, h, w, L, T, Q, D, H, W } = this.dims;
+    const lat = [F, C, h, w];
+    const latSize = F * C * h * w;
+
+    // 1. The window: resident on the GPU, or uploaded from the CPU copy.
+    let win = this.resident?.key === req.windowKey ? this.resident : this.upload(req.window, req.windowKey);
+    this.resident = null; // re-set at the end; a failure mid-phase leaves nothing half-updated behind
+
+    // 2. Enqueue chunk `phase`: fresh seeded noise for the later slot.
+    let later: ort.Tensor = f32(gaussianNoise(win.seed, STREAM_CHUNK, req.phase, latSize), lat);
+    let earlier: ort.Tensor = win.earlier ? win.earlier.latents : f32(new Float32Array(latSize), lat);
+    const present = win.earlier !== null;
+    // An absent earlier slot reads the later chunk's conditioning (the graph masks it out anyway).
+    const e = win.earlier ?? req.later;
+    const cat = (a: Float32Array, b: Float32Array) => {
+      const o = new Float32Array(a.length + b.length);
+      o.set(a);
+      o.set(b, a.length);
+      return o;
+    };
+    const constants = {
+      history_noise: f32(gaussianNoise(win.seed, STREAM_HISTORY, req.phase, C * h * w), [C, h, w]),
+      history_sigma: f32(new Float32Array([req.historySigma]), [1]),
+      earlier_present: f32(new Float32Array([present ? 1 : 0]), [1]),
+      text: f32(cat(e.text, req.later.text), [2, L, T]),
+      text_mask: f32(cat(e.textMask, req.later.textMask), [2, L]),
+      state: f32(cat(e.state, req.later.state), [2, Q, D]),
+    };
+
+    // 3. The denoising loop: outputs feed the next call without leaving the GPU.
+    const callMs: number[] = [];
+    for (const call of req.calls) {
+      const t0 = performance.now();
+      const out = await this.decoder.run({
+        ...constants,
+        history: win.history,
+        earlier,
+        later,
+        sigma: f32(new Float32Array(call.sigma), [2]),
+        sigma_next: f32(new Float32Array(call.sigmaNext), [2]),
+      });
+      // The inputs are superseded by the outputs (the resident earlier slot included).
+      release(earlier);
+      release(later);
+      earlier = out.earlier_next;
+      later = out.later_next;
+      callMs.push(performance.now() - t0);
+    }
+    this.checkDevice();
+
+    // 4. End of phase: the earlier chunk is clean. Decode it and make it the history.
+    let finished: PhaseResult['finished'] = null;
+    let vaeMs = 0;
+    let history = win.history;
+    let historyChanged = false;
+    if (present && win.earlier) {
+      const t0 = performance.now();
+      const out = await this.vaeDecoder.run({ latents: earlier });
+      const frames = await readF32(out.frames);
+      vaeMs = performance.now() - t0;
+      finished = { chunk: win.earlier.chunk, action: win.earlier.action, frames, rgba: framesToRgba(frames, F, H, W) };
+      release(history);
+      history = earlier;
+      historyChanged = true;
+    } else {
+      release(earlier); // phase 0: the empty slot's output means nothing
+    }
+
+    // 5. Shift: the later chunk (now at sigma 0.5) becomes the earlier one.
+    const nextEarlier: ResidentSlot = { ...req.later, latents: later };
+    this.resident = { key: req.nextWindowKey, seed: win.seed, history, earlier: nextEarlier };
+    win = this.resident;
+
+    // 6. The CPU copy of the new window, for forks and recovery (two small reads per chunk).
+    const window: WindowState = {
+      seed: win.seed,
+      history: historyChanged ? await readF32(history) : req.window.history,
+      earlier: { ...req.later, latents: await readF32(later) } satisfies SlotState,
+    };
+    const transfers: Transferable[] = [window.earlier!.latents.buffer];
+    if (historyChanged) transfers.push(window.history.buffer);
+    if (finished) transfers.push(finished.frames.buffer, finished.rgba.buffer);
+    return Comlink.transfer({ finished, window, callMs, vaeMs }, transfers);
+  }
+
+  async loseDevice(): Promise<void> {
+    this.gpu?.device.destroy();
+  }
+
+  async dispose(): Promise<void> {
+    this.dropResident();
+    for (const s of [this.decoder, this.vaeDecoder, this.vaeEncoder]) await s?.release();
+    this.gpu?.device.destroy();
+  }
+}
+
+Comlink.expose(new Rendering());
