@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { defineConfig } from 'vite';
 
 export default defineConfig({
@@ -7,4 +8,9 @@ export default defineConfig({
   build: { target: 'es2022', sourcemap: true },
   server: { port: 5173, strictPort: false },
   preview: { port: 4173 },
+  test: {
+    include: ['test/unit/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 60_000,
+  },
 });

@@ -246,7 +246,7 @@ def write_test_vectors(model: GLP, out: Path, encoder: ActionEncoder, scene_png:
                        chunks: int = 3) -> dict:
     from PIL import Image
 
-    from model.sampler import ReferenceSampler
+    from model.sampler import ReferenceSampler, TorchGraphs
     cfg = model.cfg
     vdir = out / "testvectors"
     vdir.mkdir(parents=True, exist_ok=True)
@@ -269,7 +269,7 @@ def write_test_vectors(model: GLP, out: Path, encoder: ActionEncoder, scene_png:
                       "states": w.add(f"text.{i}.states", states)})
     # A reference rollout.
     frame = np.asarray(Image.open(scene_png).convert("RGB"))
-    sampler = ReferenceSampler(model, encoder, seed=seed, idle_action=IDLE_ACTION)
+    sampler = ReferenceSampler(TorchGraphs(model), encoder, seed=seed, idle_action=IDLE_ACTION)
     sampler.start(frame)
     for a in ROLLOUT_ACTIONS[:chunks]:
         sampler.act(a)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 FORMAT = "world-canvas-bundle"
@@ -42,14 +42,15 @@ class FileRef(Strict):
 
 class TensorSpec(Strict):
     name: str = Field(min_length=1)
-    shape: list[int] = Field(min_length=0)
+    shape: list[int]
     dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"]
 
-    @model_validator(mode="after")
-    def _positive_dims(self):
-        if any(d < 1 for d in self.shape):
+    @field_validator("shape")
+    @classmethod
+    def _positive_dims(cls, shape):
+        if any(d < 1 for d in shape):
             raise ValueError("every dimension must be >= 1 (graphs have static shapes)")
-        return self
+        return shape
 
 
 class Variants(Strict):
@@ -121,11 +122,12 @@ class Diffusion(Strict):
     state_lag: Literal[2]
     flow_matching: FlowMatching
 
-    @model_validator(mode="after")
-    def _even_steps(self):
-        if self.denoise_steps % 2:
+    @field_validator("denoise_steps")
+    @classmethod
+    def _even_steps(cls, k):
+        if k % 2:
             raise ValueError("denoiseSteps must be even: each window chunk takes half of them")
-        return self
+        return k
 
 
 class ActionEncoder(Strict):

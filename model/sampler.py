@@ -1,8 +1,10 @@
-"""The reference Causal Swin-DPM sampler: the runtime's behaviour, in PyTorch.
+"""The reference Causal Swin-DPM sampler: the runtime's behaviour, in Python.
 
-`src/runtime/world.ts` does exactly what `ReferenceSampler` does, call for
+`src/runtime/session.ts` does exactly what `ReferenceSampler` does, call for
 call, with the same seeded noise; the exporter records a rollout of this
 sampler as test vectors and the browser tests compare frames within 2/255.
+The sampler runs on either the PyTorch model (`TorchGraphs`) or an exported
+bundle's ONNX graphs (`OnnxGraphs`), so evaluation can score any bundle.
 
 Per session:
   1. The start frame is encoded by the VAE; it is the history (conditioning
@@ -21,15 +23,113 @@ and its action/state conditioning is a copy of the later chunk's.
 """
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from model.glp import GLP
+from model.config import GLPConfig
 from model.swin_dpm import STREAM_CHUNK, STREAM_HISTORY, SwinDpmSchedule, gaussian_noise
 
+f32 = np.float32
+
+
+# ---------------------------------------------------------------------------
+# The five graphs, behind one interface (numpy in, numpy out, batch 1 squeezed
+# exactly as exported).
+
+class TorchGraphs:
+    def __init__(self, model):
+        import torch
+        self.torch = torch
+        self.model = model.eval()
+        self.cfg: GLPConfig = model.cfg
+
+    def _t(self, a):
+        return self.torch.from_numpy(np.ascontiguousarray(a, dtype=f32))
+
+    def encode_image(self, frame):  # (1, 3, H, W) -> (1, C, h, w)
+        with self.torch.no_grad():
+            return self.model.vae.encode(self._t(frame)).numpy()
+
+    def decode(self, latents):  # (F, C, h, w) -> (F, 3, H, W)
+        with self.torch.no_grad():
+            return self.model.vae.decode(self._t(latents)).numpy()
+
+    def observe(self, frames):  # (F, 3, H, W) -> (Ns, D)
+        with self.torch.no_grad():
+            return self.model.encoder(self._t(frames)[None])[0].numpy()
+
+    def turn(self, prev_state, is_first, observed, action, action_mask, past_kv, past_mask):
+        with self.torch.no_grad():
+            s, kv, m = self.model.backbone(self._t(prev_state)[None], self._t([is_first]), self._t(observed)[None],
+                                           self._t(action)[None], self._t(action_mask)[None], self._t(past_kv)[None],
+                                           self._t(past_mask)[None])
+        return s[0].numpy(), kv[0].numpy(), m[0].numpy()
+
+    def denoise(self, **x):
+        t = {k: self._t(v) for k, v in x.items()}
+        with self.torch.no_grad():
+            e, l = self.model.denoise_call(
+                t["history"][None], t["history_noise"][None], t["history_sigma"], t["earlier"][None], t["later"][None],
+                t["sigma"][None], t["sigma_next"][None], t["earlier_present"], t["text"][None], t["text_mask"][None],
+                t["state"][None])
+        return e[0].numpy(), l[0].numpy()
+
+
+class OnnxGraphs:
+    """An exported bundle's graphs on onnxruntime (CPU)."""
+
+    def __init__(self, bundle: Path, variant: str = "fp32", threads: int = 0):
+        import onnxruntime as ort
+
+        from model.manifest import load_manifest
+        bundle = Path(bundle)
+        m = load_manifest(bundle / "manifest.json")
+        self.manifest = m
+        self.cfg = GLPConfig(
+            name=m.name, image_size=m.video.width, fps=int(m.video.fps), chunk_frames=m.video.chunk_frames,
+            latent_channels=m.latent.channels, vae_stages=int(np.log2(m.video.width // m.latent.width)),
+            state_tokens=m.state.tokens, state_width=m.state.width, queries=m.state.queries,
+            backbone_layers=m.backbone.layers, backbone_heads=m.backbone.heads, max_turns=m.backbone.max_turns,
+            max_action_tokens=m.action_encoder.max_tokens, text_width=m.action_encoder.width,
+            denoise_steps=m.diffusion.denoise_steps, conditioning_noise=m.diffusion.conditioning_noise,
+        )
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.sessions = {}
+        for name in ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder"):
+            ref = getattr(m.graphs, name).variants
+            f = getattr(ref, variant, None) or ref.fp32
+            self.sessions[name] = ort.InferenceSession(str(bundle / f.file), opts, providers=["CPUExecutionProvider"])
+
+    def _run(self, name, **feeds):
+        return self.sessions[name].run(None, {k: np.ascontiguousarray(v, dtype=f32) for k, v in feeds.items()})
+
+    def encode_image(self, frame):
+        return self._run("vae_encoder", frames=frame)[0]
+
+    def decode(self, latents):
+        return self._run("vae_decoder", latents=latents)[0]
+
+    def observe(self, frames):
+        return self._run("encoder", frames=frames)[0]
+
+    def turn(self, prev_state, is_first, observed, action, action_mask, past_kv, past_mask):
+        s, kv, m = self._run("backbone", prev_state=prev_state, is_first=np.array([is_first], f32), observed=observed,
+                             action=action, action_mask=action_mask, past_kv=past_kv, past_mask=past_mask)
+        return s, kv, m
+
+    def denoise(self, **x):
+        e, l = self._run("decoder", **x)
+        return e, l
+
+
+# ---------------------------------------------------------------------------
 
 @dataclass
 class FinishedChunk:
@@ -42,16 +142,16 @@ class FinishedChunk:
 class _Slot:
     chunk: int
     action: str
-    latents: torch.Tensor      # (1, F, C, h, w)
-    text: torch.Tensor         # (1, L, 384)
-    text_mask: torch.Tensor    # (1, L)
-    state: torch.Tensor        # (1, Q, D)
+    latents: np.ndarray    # (F, C, h, w)
+    text: np.ndarray       # (L, 384)
+    text_mask: np.ndarray  # (L,)
+    state: np.ndarray      # (Q, D)
 
 
 class ReferenceSampler:
-    def __init__(self, model: GLP, action_encoder, seed: int, idle_action: str = "wait"):
-        self.model = model.eval()
-        self.cfg = model.cfg
+    def __init__(self, graphs, action_encoder, seed: int, idle_action: str = "wait"):
+        self.g = graphs
+        self.cfg: GLPConfig = graphs.cfg
         self.actions = action_encoder
         self.seed = int(seed) & 0xFFFFFFFF
         self.idle_action = idle_action
@@ -62,45 +162,53 @@ class ReferenceSampler:
 
     # -- session -------------------------------------------------------------
 
-    @torch.no_grad()
     def start(self, frame: np.ndarray):
         """frame: (H, W, 3) uint8 start scene."""
         cfg = self.cfg
-        x = torch.from_numpy(np.array(frame, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0  # (1, 3, H, W)
-        z0 = self.model.vae.encode(x)  # (1, C, h, w)
-        self.history = z0[:, None].expand(1, cfg.chunk_frames, *z0.shape[1:]).contiguous()  # (1, F, C, h, w)
-        self.observed_frames = x[:, None].expand(1, cfg.chunk_frames, *x.shape[1:]).contiguous()
-        self.kv, self.kv_mask = self.model.backbone.empty_cache(1)
-        self.prev_state = torch.zeros(1, cfg.queries, cfg.state_width)
+        x = (np.asarray(frame, dtype=f32).transpose(2, 0, 1) / f32(255.0))[None]  # (1, 3, H, W)
+        z0 = self.g.encode_image(x)  # (1, C, h, w)
+        self.history = np.repeat(z0, cfg.chunk_frames, axis=0)  # (F, C, h, w)
+        self.observed_frames = np.repeat(x, cfg.chunk_frames, axis=0)  # (F, 3, H, W)
+        hs = cfg.state_width // cfg.backbone_heads
+        self.kv = np.zeros((cfg.backbone_layers, 2, cfg.backbone_heads, cfg.cache_tokens, hs), f32)
+        self.kv_mask = np.zeros(cfg.cache_tokens, f32)
+        self.prev_state = np.zeros((cfg.queries, cfg.state_width), f32)
         self.turns = 0
         self.earlier: _Slot | None = None
         self.later: _Slot | None = None
         self.history_noise = None
+        self._call = 0
+        self.finished = []
+        return self
 
     def act(self, text: str):
         self.queue.append(text)
 
+    def fork(self) -> "ReferenceSampler":
+        """An independent copy at the current point (for planning and counterfactuals)."""
+        other = copy.copy(self)
+        other.queue = deque(self.queue)
+        other.finished = list(self.finished)
+        other.earlier = copy.copy(self.earlier)
+        other.later = copy.copy(self.later)
+        return other
+
     # -- one decoder call ----------------------------------------------------
 
-    @torch.no_grad()
     def _enqueue(self, t: int):
         cfg = self.cfg
         action = self.queue.popleft() if self.queue else self.idle_action
-        states, mask = self.actions.encode(action)
-        text, text_mask = torch.from_numpy(states)[None], torch.from_numpy(mask)[None]
-        observed = self.model.encoder(self.observed_frames)
-        state, self.kv, self.kv_mask = self.model.backbone(
-            self.prev_state, torch.tensor([1.0 if self.turns == 0 else 0.0]), observed, text, text_mask,
-            self.kv, self.kv_mask)
+        text, text_mask = self.actions.encode(action)
+        observed = self.g.observe(self.observed_frames)
+        state, self.kv, self.kv_mask = self.g.turn(self.prev_state, 1.0 if self.turns == 0 else 0.0, observed,
+                                                   text, text_mask, self.kv, self.kv_mask)
         self.prev_state = state
         self.turns += 1
-        shape = (1, cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
-        noise = torch.from_numpy(gaussian_noise(self.seed, STREAM_CHUNK, t, int(np.prod(shape)))).reshape(shape)
+        shape = (cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
+        noise = gaussian_noise(self.seed, STREAM_CHUNK, t, int(np.prod(shape))).reshape(shape)
         self.later = _Slot(t, action, noise, text, text_mask, state)
-        hn = gaussian_noise(self.seed, STREAM_HISTORY, t, int(np.prod(shape[2:])))
-        self.history_noise = torch.from_numpy(hn).reshape(1, *shape[2:])
+        self.history_noise = gaussian_noise(self.seed, STREAM_HISTORY, t, int(np.prod(shape[1:]))).reshape(shape[1:])
 
-    @torch.no_grad()
     def step(self) -> FinishedChunk | None:
         """One decoder call; returns the chunk it finished, if any."""
         cfg = self.cfg
@@ -108,15 +216,16 @@ class ReferenceSampler:
         if call.enqueue is not None:
             self._enqueue(call.enqueue)
         later = self.later
-        earlier = self.earlier or _Slot(-1, later.action, torch.zeros_like(later.latents), later.text,
-                                        later.text_mask, later.state)
-        earlier_next, later_next = self.model.denoise_call(
-            self.history, self.history_noise, torch.tensor([cfg.conditioning_noise]),
-            earlier.latents, later.latents,
-            torch.tensor([call.sigma]), torch.tensor([call.sigma_next]),
-            torch.tensor([1.0 if self.earlier is not None else 0.0]),
-            torch.stack([earlier.text, later.text], 1), torch.stack([earlier.text_mask, later.text_mask], 1),
-            torch.stack([earlier.state, later.state], 1),
+        earlier = self.earlier or _Slot(-1, later.action, np.zeros_like(later.latents), later.text, later.text_mask,
+                                        later.state)
+        earlier_next, later_next = self.g.denoise(
+            history=self.history, history_noise=self.history_noise,
+            history_sigma=np.array([cfg.conditioning_noise], f32),
+            earlier=earlier.latents, later=later.latents,
+            sigma=np.array(call.sigma, f32), sigma_next=np.array(call.sigma_next, f32),
+            earlier_present=np.array([1.0 if self.earlier is not None else 0.0], f32),
+            text=np.stack([earlier.text, later.text]), text_mask=np.stack([earlier.text_mask, later.text_mask]),
+            state=np.stack([earlier.state, later.state]),
         )
         later.latents = later_next
         if self.earlier is not None:
@@ -126,11 +235,11 @@ class ReferenceSampler:
         done = None
         if call.step == self.schedule.half - 1:  # end of phase: shift the window
             if call.finish is not None:
-                frames = self.model.vae.decode(self.earlier.latents[0])  # (F, 3, H, W)
-                done = FinishedChunk(call.finish, self.earlier.action, frames.numpy().astype(np.float32))
+                frames = self.g.decode(self.earlier.latents)  # (F, 3, H, W)
+                done = FinishedChunk(call.finish, self.earlier.action, frames.astype(f32))
                 self.finished.append(done)
                 self.history = self.earlier.latents
-                self.observed_frames = frames[None]
+                self.observed_frames = frames
             self.earlier, self.later = self.later, None
         return done
 
@@ -145,8 +254,5 @@ class ReferenceSampler:
 
 
 def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
-    """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8, rounding as the runtime does."""
-    return np.clip(np.round(np.clip(frames, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-
-
-__all__ = ["ReferenceSampler", "FinishedChunk", "frames_to_uint8"]
+    """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8, rounding half up as the runtime does."""
+    return np.floor(np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)

@@ -181,3 +181,24 @@ __all__ = [
     "STREAM_CHUNK", "STREAM_HISTORY", "noise_key", "gaussian_noise", "DenoiseCall",
     "SwinDpmSchedule", "sample_window_sigmas", "schedule_vectors", "noise_vectors",
 ]
+
+
+def main(argv=None):
+    """Write the golden schedule and noise vectors the runtime's unit tests read."""
+    import argparse
+    import json
+    from pathlib import Path
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--out", type=Path, default=Path("test/vectors/swin-dpm.json"))
+    args = ap.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(golden_vectors(), indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+def golden_vectors() -> dict:
+    return {"schedules": [schedule_vectors(k, 5) for k in (2, 4, 8, 16)], "noise": noise_vectors()}
+
+
+if __name__ == "__main__":
+    main()

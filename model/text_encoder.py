@@ -5,7 +5,13 @@ them, so nothing is fetched from a hub. `export_text_encoder` writes the folder
 layout @huggingface/transformers loads with `local_files_only`:
 
     text-encoder/config.json, tokenizer.json, tokenizer_config.json
-    text-encoder/onnx/model_quantized.onnx   (dtype "q8": int8 dynamic quantization)
+    text-encoder/onnx/model_quantized.onnx   (dtype "q8": 8-bit weights, see below)
+
+Quantization: the matrix weights become 8-bit blocks (MatMulNBits, block 32,
+symmetric) and the word embeddings int8 (DequantizeLinear before the Gather).
+Activations stay fp32. Token states keep a cosine of 0.999 to the fp32 model,
+where onnxruntime's plain dynamic int8 quantization fell to 0.87 on some
+tokens; the file is 24 MB against 90 MB in fp32.
 
 The runtime runs exactly that graph (transformers.js on WASM), and so does
 `ActionEncoder` here, for training and for the reference sampler: the model
@@ -35,8 +41,10 @@ def source_dir() -> Path:
 
 def export_text_encoder(out_dir: Path, opset: int = 17) -> Path:
     """Export MiniLM to ONNX (fp32 -> int8) in transformers.js's local layout."""
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     from transformers import BertModel
 
     src = source_dir()
@@ -65,8 +73,13 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> Path:
         | {"last_hidden_state": {0: "batch", 1: "sequence"}},
         opset_version=opset, dynamo=False,
     )
-    quantize_dynamic(str(fp32), str(out_dir / QUANTIZED_NAME), weight_type=QuantType.QInt8)
+    nbits = out_dir / "onnx" / "model.nbits.tmp.onnx"
+    q = MatMulNBitsQuantizer(onnx.load(str(fp32)), bits=8, block_size=32, is_symmetric=True)
+    q.process()
+    q.model.save_model_to_file(str(nbits), use_external_data_format=False)
+    quantize_dynamic(str(nbits), str(out_dir / QUANTIZED_NAME), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
     fp32.unlink()
+    nbits.unlink()
     return out_dir
 
 

@@ -196,6 +196,8 @@ class Run:
         self.opt = None
         if args.resume and (self.out / "ckpt.pt").exists():
             self.load(self.out / "ckpt.pt")
+            if self.stage == "done" and self.step < self.tc.glp_steps:
+                self.stage = "glp"  # a finished run resumed with more steps trains on
 
     # -- checkpoints ---------------------------------------------------------
 

@@ -4,12 +4,12 @@
  * this worker owns, or WASM). It runs once per chunk, while the rendering
  * worker denoises.
  */
-import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenizer, env as hf } from '@huggingface/transformers';
+import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenizer, Tensor, env as hf } from '@huggingface/transformers';
 import * as Comlink from 'comlink';
 
 import type { Manifest } from '../src/contract/manifest';
-import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32 } from './ort-backend';
-import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult } from './protocol';
+import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32, runOnWire } from './ort-backend';
+import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WireTensor } from './protocol';
 
 // transformers.js resolves a local model id against this prefix; our fetch
 // below answers for it from the verified bundle bytes, so it never touches
@@ -75,11 +75,25 @@ class Conditioning implements ConditioningApi {
     const cached = this.textCache.get(text);
     if (cached) return structuredCloneEncoding(cached);
     const L = this.manifest.actionEncoder.maxTokens;
-    const tokens = this.tokenizer.encode(text).length;
-    const enc = this.tokenizer(text, { padding: 'max_length', max_length: L, truncation: true });
-    const out = await this.textModel(enc);
+    // Truncate as the Python tokenizer does: keep [CLS] and the first words, end with [SEP].
+    // (transformers.js's own truncation cuts the [SEP] off.)
+    const full = this.tokenizer.encode(text);
+    const tokens = full.length;
+    const end = this.tokenizer.encode('').at(-1)!; // [SEP]
+    const ids = tokens > L ? [...full.slice(0, L - 1), end] : full;
+    const idArr = new BigInt64Array(L);
+    const maskArr = new BigInt64Array(L);
+    ids.forEach((id, i) => {
+      idArr[i] = BigInt(id);
+      maskArr[i] = 1n;
+    });
+    const out = await this.textModel({
+      input_ids: new Tensor('int64', idArr, [1, L]),
+      attention_mask: new Tensor('int64', maskArr, [1, L]),
+      token_type_ids: new Tensor('int64', new BigInt64Array(L), [1, L]),
+    });
     const states = new Float32Array(out.last_hidden_state.data as Float32Array);
-    const mask = Float32Array.from(enc.attention_mask.data as BigInt64Array, (v) => Number(v));
+    const mask = Float32Array.from(maskArr, (v) => Number(v));
     const result: TextEncoding = { text, states, mask, tokens, truncated: tokens > L };
     if (this.textCache.size > 512) this.textCache.clear();
     this.textCache.set(text, result);
@@ -113,6 +127,13 @@ class Conditioning implements ConditioningApi {
       ms: performance.now() - t0,
     };
     return Comlink.transfer(result, [result.state.buffer, result.kv.buffer, result.kvMask.buffer]);
+  }
+
+  async runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+    this.checkDevice();
+    const session = { encoder: this.encoder, backbone: this.backbone }[name];
+    if (!session) throw new RangeError(`the conditioning worker has no graph "${name}"`);
+    return runOnWire(session, feeds);
   }
 
   async loseDevice(): Promise<void> {

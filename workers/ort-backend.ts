@@ -103,3 +103,19 @@ export async function readF32(t: ort.Tensor): Promise<Float32Array> {
 export function release(t: ort.Tensor | null | undefined): void {
   if (t && t.location === 'gpu-buffer') t.dispose();
 }
+
+/** Run a session on CPU-side inputs and read every output back (diagnostics). */
+export async function runOnWire(
+  session: ort.InferenceSession,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+  const inputs: Record<string, ort.Tensor> = {};
+  for (const [k, v] of Object.entries(feeds)) inputs[k] = f32(v.data, v.dims);
+  const out = await session.run(inputs);
+  const result: Record<string, { data: Float32Array; dims: number[] }> = {};
+  for (const [k, t] of Object.entries(out)) {
+    result[k] = { data: await readF32(t), dims: [...t.dims] };
+    release(t);
+  }
+  return result;
+}

@@ -122,10 +122,18 @@ export interface PhaseResult {
   vaeMs: number;
 }
 
+/** A tensor crossing the worker boundary (diagnostics: test vectors). */
+export interface WireTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
 export interface ConditioningApi {
   init(req: ConditioningInit): Promise<EngineInfo>;
   encodeText(text: string): Promise<TextEncoding>;
   turn(req: TurnRequest): Promise<TurnResult>;
+  /** Run one of this worker's graphs ('encoder', 'backbone') on given inputs (bundle self-test). */
+  runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
   /** Destroy the worker's GPU device (fault-injection tests). */
   loseDevice(): Promise<void>;
   dispose(): Promise<void>;
@@ -136,6 +144,8 @@ export interface RenderingApi {
   /** Start scene frame (1 x 3 x H x W in [0, 1]) -> latents (C x h x w). */
   encodeImage(frame: Float32Array): Promise<Float32Array>;
   runPhase(req: PhaseRequest): Promise<PhaseResult>;
+  /** Run one of this worker's graphs ('decoder', 'vae_decoder', 'vae_encoder') on given inputs (bundle self-test). */
+  runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
   loseDevice(): Promise<void>;
   dispose(): Promise<void>;
 }

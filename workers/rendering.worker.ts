@@ -8,8 +8,8 @@ import * as Comlink from 'comlink';
 
 import type { Manifest } from '../src/contract/manifest';
 import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
-import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release } from './ort-backend';
-import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState } from './protocol';
+import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release, runOnWire } from './ort-backend';
+import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WireTensor } from './protocol';
 
 interface ResidentSlot extends ChunkConditioning {
   latents: ort.Tensor;
@@ -205,6 +205,13 @@ class Rendering implements RenderingApi {
     if (historyChanged) transfers.push(window.history.buffer);
     if (finished) transfers.push(finished.frames.buffer, finished.rgba.buffer);
     return Comlink.transfer({ finished, window, callMs, vaeMs }, transfers);
+  }
+
+  async runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+    this.checkDevice();
+    const session = { decoder: this.decoder, vae_decoder: this.vaeDecoder, vae_encoder: this.vaeEncoder }[name];
+    if (!session) throw new RangeError(`the rendering worker has no graph "${name}"`);
+    return runOnWire(session, feeds);
   }
 
   async loseDevice(): Promise<void> {

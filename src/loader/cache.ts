@@ -55,8 +55,8 @@ export function tolerantCache(inner: ByteCache, onFailure: (error: unknown) => v
     try {
       return await op();
     } catch (e) {
+      if (!failed) onFailure(e); // several operations may be in flight: report once
       failed = true;
-      onFailure(e);
       return fallback;
     }
   };

@@ -3,12 +3,12 @@
  * engine (two workers) that runs its graphs. Sessions (rollouts) are created
  * from it; they are plain values the World steps, so forks are cheap.
  */
-import { type Manifest, type Variant } from '../contract/manifest';
+import { type GraphName, type Manifest, type Variant } from '../contract/manifest';
 import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resolveBundle, sessionFiles } from '../loader/bundle';
 import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
-import type { Backend, EngineInfo } from '../../workers/protocol';
+import type { Backend, EngineInfo, WireTensor } from '../../workers/protocol';
 import { type Capabilities, detectCapabilities } from './capabilities';
 import { Engine } from './engine';
 import { DeviceLostError, WorkerTimeoutError, isErrorNamed } from './errors';
@@ -226,6 +226,12 @@ export class World {
   }
   private dispatchRestart(info: EngineInfo): void {
     for (const f of this.restartListeners) f(info);
+  }
+
+  /** Run one graph on given inputs, on whichever worker holds it (bundle self-test, diagnostics). */
+  runGraph(name: GraphName, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+    const worker = name === 'encoder' || name === 'backbone' ? 'conditioning' : 'rendering';
+    return this.run(worker, 'runGraph', (e) => (worker === 'conditioning' ? e.conditioning : e.rendering).runGraph(name, feeds));
   }
 
   /** Destroy the GPU devices of both workers (tests of recovery). */

@@ -1,0 +1,116 @@
+"""Export round trip: every graph in onnxruntime matches PyTorch, the manifest
+describes the files truthfully, and the exported graphs replay the reference
+rollout."""
+import hashlib
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from model.export import GRAPH_IO, example_inputs, ort_session, run_torch
+from model.manifest import GRAPH_NAMES, load_manifest
+from model.sampler import OnnxGraphs, ReferenceSampler, TorchGraphs
+from model.text_encoder import ActionEncoder
+
+
+def test_manifest_describes_the_files(tiny_bundle):
+    out, _ = tiny_bundle
+    m = load_manifest(out / "manifest.json")
+    refs = [getattr(m.graphs, g).variants for g in GRAPH_NAMES]
+    files = [f for v in refs for f in (v.fp32, v.fp16) if f] + list(m.action_encoder.files) + list(m.scenes)
+    for f in files:
+        data = (out / f.file).read_bytes()
+        assert len(data) == f.bytes and hashlib.sha256(data).hexdigest() == f.sha256, f.file
+
+
+def test_manifest_io_matches_the_graphs(tiny_bundle):
+    out, _ = tiny_bundle
+    m = load_manifest(out / "manifest.json")
+    for g in GRAPH_NAMES:
+        spec = getattr(m.graphs, g)
+        for variant in ("fp32", "fp16"):
+            model = onnx.load(str(out / getattr(spec.variants, variant).file), load_external_data=False)
+            names = [i.name for i in model.graph.input if i.name not in {x.name for x in model.graph.initializer}]
+            assert names == [t.name for t in spec.inputs] == GRAPH_IO[g][1]
+            assert [o.name for o in model.graph.output] == [t.name for t in spec.outputs] == GRAPH_IO[g][2]
+            shapes = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input if i.name in names]
+            assert shapes == [t.shape for t in spec.inputs]
+
+
+@pytest.mark.parametrize("graph", GRAPH_NAMES)
+def test_graph_round_trip(tiny_bundle, graph):
+    out, model = tiny_bundle
+    rng = np.random.default_rng(42)
+    inputs = example_inputs(model.cfg, graph, rng)
+    expected = run_torch(model, graph, inputs)
+    got32 = ort_session(out / "graphs" / f"{graph}.onnx").run(None, inputs)
+    got16 = ort_session(out / "graphs" / f"{graph}.fp16.onnx").run(None, inputs)
+    for e, a, b in zip(expected, got32, got16):
+        assert np.abs(e - a).max() < 1e-4
+        scale = max(1.0, float(np.abs(e).max()))
+        assert np.abs(e - b).max() < 2e-2 * scale  # fp16 math, fp32 inputs and outputs
+
+
+def test_exported_graphs_replay_the_reference_rollout(tiny_bundle, text_encoder_dir):
+    """Python twin of the browser parity test: the ONNX graphs, scheduled by the
+    reference sampler, reproduce the recorded PyTorch rollout."""
+    out, model = tiny_bundle
+    index = json.loads((out / "testvectors" / "index.json").read_text())
+    blob = (out / "testvectors" / "vectors.bin").read_bytes()
+    t = index["tensors"][index["rollout"]["frames"]]
+    expected = np.frombuffer(blob, np.float32, count=int(np.prod(t["shape"])), offset=t["offset"]).reshape(t["shape"])
+    from PIL import Image
+    frame = np.asarray(Image.open(out / "scenes" / f"{index['rollout']['scene']}.png").convert("RGB"))
+    enc = ActionEncoder(out / "text-encoder", model.cfg.max_action_tokens)
+    s = ReferenceSampler(OnnxGraphs(out), enc, seed=index["rollout"]["seed"]).start(frame)
+    for a in index["rollout"]["actions"]:
+        s.act(a)
+    got = np.stack([c.frames for c in s.run_chunks(index["rollout"]["chunks"])])
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < index["tolerance"]["frame"]
+    # and the torch sampler is deterministic given the seed
+    s2 = ReferenceSampler(TorchGraphs(model), enc, seed=index["rollout"]["seed"]).start(frame)
+    for a in index["rollout"]["actions"]:
+        s2.act(a)
+    again = np.stack([c.frames for c in s2.run_chunks(index["rollout"]["chunks"])])
+    assert np.array_equal(again, expected)
+
+
+def test_test_vectors_cover_every_graph(tiny_bundle):
+    out, _ = tiny_bundle
+    index = json.loads((out / "testvectors" / "index.json").read_text())
+    m = load_manifest(out / "manifest.json")
+    for g in GRAPH_NAMES:
+        spec = getattr(m.graphs, g)
+        assert list(index["graphs"][g]["inputs"]) == [t.name for t in spec.inputs]
+        assert list(index["graphs"][g]["outputs"]) == [t.name for t in spec.outputs]
+        for name, key in index["graphs"][g]["inputs"].items():
+            shape = next(t.shape for t in spec.inputs if t.name == name)
+            assert index["tensors"][key]["shape"] == shape
+
+
+def test_text_encoder_is_minilm(text_encoder_dir):
+    """The int8 ONNX export keeps MiniLM's token states (close to the fp32 PyTorch model)."""
+    import torch
+    from transformers import BertModel
+
+    from model.text_encoder import source_dir
+    enc = ActionEncoder(text_encoder_dir, 16)
+    bert = BertModel.from_pretrained(str(source_dir()), add_pooling_layer=False).eval()
+    for text in ["push the red block left", "make the lights dim", "wait"]:
+        states, mask = enc.encode(text)
+        ids, m = enc.tokenize(text)
+        assert ids[0] == 101 and ids[int(m.sum()) - 1] == 102  # [CLS] ... [SEP]
+        with torch.no_grad():
+            ref = bert(input_ids=torch.from_numpy(ids)[None], attention_mask=torch.from_numpy(m)[None]).last_hidden_state[0].numpy()
+        n = int(mask.sum())
+        cos = (states[:n] * ref[:n]).sum(-1) / np.linalg.norm(states[:n], axis=-1) / np.linalg.norm(ref[:n], axis=-1)
+        # int8 dynamic quantization costs a little per token; the model trains on these same states
+        assert cos.mean() > 0.95 and cos.min() > 0.9, (text, cos)
+
+
+def test_long_actions_are_truncated_to_max_tokens(text_encoder_dir):
+    enc = ActionEncoder(text_encoder_dir, 8)
+    ids, mask = enc.tokenize("push the red block all the way to the far left edge of the table please")
+    assert len(ids) == 8 and mask.sum() == 8 and ids[-1] == 102

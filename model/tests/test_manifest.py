@@ -1,0 +1,59 @@
+"""The manifest schema (model/manifest.py) refuses every bad case in the shared
+test/vectors/manifest-cases.json, naming the field, just as the runtime's does."""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from model.manifest import Manifest, dump_manifest, load_manifest
+
+VECTORS = Path(__file__).resolve().parents[2] / "test" / "vectors"
+CASES = json.loads((VECTORS / "manifest-cases.json").read_text())
+BASE = json.loads((VECTORS / CASES["base"]).read_text())
+
+
+def apply_case(case):
+    data = copy.deepcopy(BASE)
+
+    def walk(path):
+        keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+        node = data
+        for k in keys[:-1]:
+            node = node[k]
+        return node, keys[-1]
+    for path, value in case.get("set", {}).items():
+        node, k = walk(path)
+        node[k] = value
+    for path in case.get("remove", []):
+        node, k = walk(path)
+        del node[k]
+    return data
+
+
+def test_base_manifest_is_valid():
+    m = Manifest.model_validate(BASE)
+    assert json.loads(dump_manifest(m)) == BASE  # and round-trips byte-for-byte as JSON
+
+
+@pytest.mark.parametrize("case", [c for c in CASES["cases"] if "python" in c["checkedBy"]], ids=lambda c: c["name"])
+def test_bad_manifest_names_the_field(case):
+    with pytest.raises(ValidationError) as info:
+        Manifest.model_validate(apply_case(case))
+    locs = [list(e["loc"]) for e in info.value.errors()]
+    assert any(loc[: len(case["field"])] == case["field"] for loc in locs), (case["field"], locs)
+
+
+def test_cli_reports_fields(tmp_path, capsys):
+    from model.manifest import main
+    bad = apply_case({"set": {"video.fps": "fast"}})
+    p = tmp_path / "manifest.json"
+    p.write_text(json.dumps(bad))
+    assert main([str(p)]) == 1
+    assert "video.fps" in capsys.readouterr().err
+
+
+def test_exported_manifest_loads(tiny_bundle):
+    out, _ = tiny_bundle
+    assert load_manifest(out / "manifest.json").name == "tiny"

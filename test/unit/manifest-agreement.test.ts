@@ -1,0 +1,54 @@
+/**
+ * One schema per language, and this test proves they are the same schema:
+ * zod's JSON Schema (src/contract/manifest.ts) against pydantic's
+ * (model/manifest.py), after removing what only differs in spelling.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+import { manifestJsonSchema } from '../../src/contract/manifest';
+
+const root = new URL('../../', import.meta.url).pathname;
+const python = existsSync(`${root}.venv/bin/python`) ? `${root}.venv/bin/python` : 'python3';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** Inline $refs, drop titles and defaults, unwrap Optional (anyOf with null), zod's safe-integer bounds. */
+function normalize(schema: Json, defs: Record<string, Json>): Json {
+  if (Array.isArray(schema)) return schema.map((s) => normalize(s, defs));
+  if (schema === null || typeof schema !== 'object') return schema;
+  if (typeof schema.$ref === 'string') return normalize(defs[schema.$ref.split('/').pop()!], defs);
+  if (Array.isArray(schema.anyOf)) {
+    const nonNull = schema.anyOf.filter((s) => !(s && typeof s === 'object' && !Array.isArray(s) && s.type === 'null'));
+    if (nonNull.length === 1) return normalize(nonNull[0], defs);
+  }
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    // A constant needs no type: pydantic says "integer" for Literal[1], zod "number".
+    if (k === 'type' && 'const' in schema) continue;
+    if (['title', 'description', 'default', '$schema', '$defs', 'propertyNames'].includes(k)) continue;
+    if (k === 'maximum' && v === Number.MAX_SAFE_INTEGER) continue;
+    if (k === 'minimum' && v === Number.MIN_SAFE_INTEGER) continue;
+    if (k === 'pattern' && typeof v === 'string') {
+      out[k] = v.replace(/\\\//g, '/'); // a JS regex source escapes '/'
+      continue;
+    }
+    if (k === 'required' && Array.isArray(v)) {
+      out[k] = [...v].sort() as Json;
+      continue;
+    }
+    out[k] = normalize(v, defs);
+  }
+  return out;
+}
+
+describe('manifest schema agreement', () => {
+  it('zod and pydantic describe the same manifest', () => {
+    const py = JSON.parse(execFileSync(python, ['-m', 'model.manifest', '--json-schema'], { cwd: root, encoding: 'utf8' }));
+    const ts = manifestJsonSchema() as Json & { $defs?: Record<string, Json> };
+    const a = normalize(ts, (ts as { $defs?: Record<string, Json> }).$defs ?? {});
+    const b = normalize(py, py.$defs ?? {});
+    expect(a).toEqual(b);
+  });
+});
