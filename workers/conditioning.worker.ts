@@ -8,7 +8,7 @@ import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenize
 import * as Comlink from 'comlink';
 
 import type { Manifest } from '../src/contract/manifest';
-import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32, runOnWire } from './ort-backend';
+import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32, runOnWire, serialized } from './ort-backend';
 import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WireTensor } from './protocol';
 
 // transformers.js resolves a local model id against this prefix; our fetch
@@ -152,4 +152,4 @@ function structuredCloneEncoding(e: TextEncoding): TextEncoding {
   return { ...e, states: e.states.slice(), mask: e.mask.slice() };
 }
 
-Comlink.expose(new Conditioning());
+Comlink.expose(serialized(new Conditioning()));

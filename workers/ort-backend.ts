@@ -119,3 +119,23 @@ export async function runOnWire(
   }
   return result;
 }
+
+/**
+ * Calls into one worker run one after another: comlink delivers messages as
+ * they come, and ONNX Runtime's WASM module must not be re-entered by a
+ * second run while the first awaits the GPU.
+ */
+export function serialized<T extends object>(target: T): T {
+  let chain: Promise<unknown> = Promise.resolve();
+  return new Proxy(target, {
+    get(obj, key, receiver) {
+      const v = Reflect.get(obj, key, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const p = chain.then(() => v.apply(obj, args));
+        chain = p.catch(() => {});
+        return p;
+      };
+    },
+  });
+}

@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 
 import type { Manifest } from '../src/contract/manifest';
 import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
-import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release, runOnWire } from './ort-backend';
+import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release, runOnWire, serialized } from './ort-backend';
 import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WireTensor } from './protocol';
 
 interface ResidentSlot extends ChunkConditioning {
@@ -225,4 +225,4 @@ class Rendering implements RenderingApi {
   }
 }
 
-Comlink.expose(new Rendering());
+Comlink.expose(serialized(new Rendering()));

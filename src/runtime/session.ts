@@ -5,7 +5,9 @@
  *
  * Everything a session needs to continue lives here on the CPU between
  * phases (the window's latents, the backbone's KV cache), so a session can be
- * forked, replayed, or resumed on a fresh GPU device after a loss.
+ * forked, replayed, or resumed on a fresh GPU device after a loss. Noise is
+ * drawn from (seed, chunk), so the same seed and actions replay the same
+ * rollout, and a fork draws what its parent would have.
  */
 import type { ChunkConditioning, WindowState } from '../../workers/protocol';
 import { ActionQueue, normalizeAction } from './actions';
@@ -65,15 +67,44 @@ export interface ActionLogEntry {
   id: number | null;
 }
 
+export interface SessionOptions {
+  /** Finished chunks kept for the timeline; older ones are dropped (memory stays bounded). */
+  historyLimit?: number;
+  /** Boundary states kept for instant forks; forks further back replay from the start. */
+  snapshotLimit?: number;
+}
+
+/** One candidate of `plan()`, with how close its simulated outcome came to the goal. */
+export interface PlanCandidate {
+  action: string;
+  /** Mean squared error (pixels in [0, 1]) between the predicted last frame and the goal. */
+  mse: number;
+  psnr: number;
+  /** The chunk the action produced on its own fork. */
+  chunk: FinishedChunk;
+  /** The fork, positioned right after the candidate's chunk: take it to act on the best plan. */
+  branch: Session;
+}
+
+export type PlanGoal = { rgba: Uint8ClampedArray } | { description: string };
+
+let sessionIds = 0;
+
 export class Session extends EventTarget {
-  readonly queue = new ActionQueue();
+  readonly queue: ActionQueue;
   /** Which action conditioned each enqueued chunk. */
   readonly log: ActionLogEntry[] = [];
+  /** Finished chunks, oldest first (at most historyLimit). */
+  readonly history: FinishedChunk[] = [];
+  /** Actions pinned to a chunk (replays, share links); they take precedence over the queue. */
+  private readonly scripted = new Map<number, string>();
+  private readonly snapshots = new Map<number, SessionState>();
   private state: SessionState;
-  private readonly initial: SessionState;
   private chain: Promise<unknown> = Promise.resolve();
   private generation = 0;
   private stepsInFlight = 0;
+  readonly historyLimit: number;
+  readonly snapshotLimit: number;
 
   private constructor(
     readonly world: World,
@@ -81,14 +112,19 @@ export class Session extends EventTarget {
     readonly sceneId: string,
     readonly seed: number,
     readonly startImage: SessionStart['image'],
-    state: SessionState,
+    private readonly initial: SessionState,
+    opts: SessionOptions,
+    queue = new ActionQueue(),
   ) {
     super();
-    this.initial = state;
-    this.state = state;
+    this.state = initial;
+    this.queue = queue;
+    this.historyLimit = opts.historyLimit ?? 512;
+    this.snapshotLimit = opts.snapshotLimit ?? 32;
+    this.keepSnapshot(initial);
   }
 
-  static create(world: World, s: SessionStart & { startLatent: Float32Array; id: string }): Session {
+  static create(world: World, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
     const m = world.manifest;
     const F = m.video.chunkFrames;
     const { layers, heads, cacheTokens: P } = m.backbone;
@@ -102,7 +138,7 @@ export class Session extends EventTarget {
       kv: new Float32Array(layers * 2 * heads * P * (D / heads)),
       kvMask: new Float32Array(P),
     };
-    return new Session(world, s.id, s.sceneId, s.seed >>> 0, s.image, state);
+    return new Session(world, `s${++sessionIds}`, s.sceneId, s.seed >>> 0, s.image, state, opts);
   }
 
   /** Index of the next chunk to be enqueued. */
@@ -110,19 +146,38 @@ export class Session extends EventTarget {
     return this.state.nextPhase;
   }
 
-  /** Chunks finished so far. */
-  get finishedChunks(): number {
-    return Math.max(0, this.state.nextPhase - 1);
+  /** Index of the newest finished chunk (-1 before the first). */
+  get lastFinished(): number {
+    return this.state.nextPhase - 2;
+  }
+
+  /** The state at the current boundary (read-only; arrays are never mutated in place). */
+  get boundary(): Readonly<SessionState> {
+    return this.state;
+  }
+
+  /** Whether a step is running or waiting. */
+  get busy(): boolean {
+    return this.stepsInFlight > 0;
   }
 
   /** Queue an action: it conditions the next chunk enqueued after those already waiting. */
   act(input: string): ActionReceipt {
     const { text, truncated } = normalizeAction(input);
     const item = this.queue.push(text);
-    const receipt = { id: item.id, text, truncated, chunk: this.state.nextPhase + this.queue.length - 1 };
+    // Queued actions take the next chunks that no pinned action holds.
+    let chunk = this.state.nextPhase - 1;
+    for (let left = this.queue.length; left > 0; ) if (!this.scripted.has(++chunk)) left--;
+    const receipt = { id: item.id, text, truncated, chunk };
     // Encode now, so the phase that takes it does not wait for the text encoder.
     void this.world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(text)).catch(() => {});
     return receipt;
+  }
+
+  /** Pin an action to a chunk (replaying a log or a shared link). */
+  actAt(chunk: number, input: string): void {
+    if (chunk < this.state.nextPhase) throw new RangeError(`chunk ${chunk} is already enqueued`);
+    this.scripted.set(chunk, normalizeAction(input).text);
   }
 
   /** Run one phase; resolves with the chunk it finished (null in phase 0). Steps run one at a time. */
@@ -131,15 +186,19 @@ export class Session extends EventTarget {
     this.stepsInFlight++;
     const p = this.chain.then(() => {
       if (gen !== this.generation) throw new CancelledError('the session was reset');
-      return this.runPhase(gen);
+      return this.world.exclusive(() => this.runPhase(gen));
     });
     this.chain = p.catch(() => {}).finally(() => this.stepsInFlight--);
     return p;
   }
 
-  /** Whether a step is running or waiting. */
-  get busy(): boolean {
-    return this.stepsInFlight > 0;
+  /** Step until chunk `index` is finished; resolves with it. */
+  async runUntil(index: number): Promise<FinishedChunk> {
+    for (;;) {
+      const done = this.history.at(-1);
+      if (done && done.index >= index) return this.history.find((c) => c.index === index) ?? done;
+      await this.step();
+    }
   }
 
   private async runPhase(gen: number): Promise<FinishedChunk | null> {
@@ -147,9 +206,10 @@ export class Session extends EventTarget {
     const m = w.manifest;
     const s = this.state;
     const p = s.nextPhase;
-    // 1. Take the next action (or the idle one) and encode it.
-    const queued = this.queue.peek()[0];
-    const action = queued?.text ?? m.actionEncoder.idleAction;
+    // 1. This chunk's action: pinned, else the next queued one, else the idle action.
+    const pinned = this.scripted.get(p);
+    const queued = pinned === undefined ? this.queue.peek()[0] : undefined;
+    const action = pinned ?? queued?.text ?? m.actionEncoder.idleAction;
     const enc = await w.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(action));
     // 2. One backbone turn: [s_{p-1}, h(frames of chunk p-2)][action][queries] -> s_p.
     const turn = await w.run('conditioning', 'turn', (e) =>
@@ -165,10 +225,9 @@ export class Session extends EventTarget {
     );
     // 3. The decoder calls of phase p, on the rendering worker's GPU.
     const later: ChunkConditioning = { chunk: p, action, text: enc.states, textMask: enc.mask, state: turn.state };
-    const windowKey = `${this.id}.${gen}:${p}`;
     const res = await w.run('rendering', 'runPhase', (e) =>
       e.rendering.runPhase({
-        windowKey,
+        windowKey: `${this.id}.${gen}:${p}`,
         window: s.window,
         phase: p,
         calls: w.schedule.phase(p).map((c) => ({ sigma: c.sigma, sigmaNext: c.sigmaNext })),
@@ -178,8 +237,10 @@ export class Session extends EventTarget {
       }),
     );
     if (gen !== this.generation) throw new CancelledError('the session was reset');
-    // 4. Commit: the new boundary state, the action log, and the finished chunk.
-    if (queued && this.queue.peek()[0] === queued) this.queue.shift();
+    // 4. Commit: the new boundary state, the action log, the finished chunk. Nothing
+    //    above changed the session, so a failure leaves it at its last boundary.
+    if (pinned !== undefined) this.scripted.delete(p);
+    else if (queued && this.queue.peek()[0] === queued) this.queue.shift();
     this.log.push({ chunk: p, action, id: queued?.id ?? null });
     this.state = {
       nextPhase: p + 1,
@@ -190,6 +251,7 @@ export class Session extends EventTarget {
       kv: turn.kv,
       kvMask: turn.kvMask,
     };
+    this.keepSnapshot(this.state);
     this.dispatchEvent(new CustomEvent('action', { detail: { chunk: p, action, id: queued?.id ?? null } }));
     if (!res.finished) return null;
     const chunk: FinishedChunk = {
@@ -203,30 +265,115 @@ export class Session extends EventTarget {
       callMs: res.callMs,
       finishedAt: performance.now(),
     };
+    this.history.push(chunk);
+    if (this.history.length > this.historyLimit) this.history.splice(0, this.history.length - this.historyLimit);
     this.dispatchEvent(new CustomEvent('chunk', { detail: chunk }));
     return chunk;
   }
 
-  /** A copy of this session at its current chunk boundary (after any running step). */
-  async fork(): Promise<Session> {
+  private keepSnapshot(state: SessionState): void {
+    this.snapshots.set(state.nextPhase, state);
+    for (const k of this.snapshots.keys()) {
+      if (this.snapshots.size <= this.snapshotLimit) break;
+      this.snapshots.delete(k); // Map keeps insertion order: the oldest go first
+    }
+  }
+
+  /**
+   * A new branch from this session: at the current boundary, or right after
+   * finished chunk `atChunk`. The branch shares everything up to that point
+   * (including the chunk already in flight, whose action was taken) and then
+   * runs on its own. Forks further back than the kept snapshots replay from the start.
+   */
+  async fork(atChunk?: number): Promise<Session> {
     await this.chain;
-    const copy = new Session(this.world, `${this.id}f${++forks}`, this.sceneId, this.seed, this.startImage, this.state);
-    copy.log.push(...this.log);
-    return copy;
+    const phase = atChunk === undefined ? this.state.nextPhase : atChunk + 2;
+    if (phase > this.state.nextPhase) throw new RangeError(`chunk ${atChunk} is not finished yet`);
+    if (phase < 0 || (atChunk !== undefined && atChunk < 0)) throw new RangeError(`no chunk ${atChunk}`);
+    let state = this.snapshots.get(phase);
+    let replayed: Session | null = null;
+    if (!state) {
+      replayed = this.replayTo(phase);
+      while (replayed.state.nextPhase < phase) await replayed.step();
+      state = replayed.state;
+    }
+    const branch = new Session(this.world, `s${++sessionIds}`, this.sceneId, this.seed, this.startImage, this.initial,
+      { historyLimit: this.historyLimit, snapshotLimit: this.snapshotLimit },
+      atChunk === undefined ? this.queue.clone() : new ActionQueue());
+    branch.state = state;
+    branch.snapshots.clear();
+    branch.keepSnapshot(state);
+    branch.log.push(...this.log.filter((e) => e.chunk < phase));
+    branch.history.push(...(replayed ?? this).history.filter((c) => c.index < phase - 1));
+    if (atChunk === undefined) for (const [c, a] of this.scripted) branch.scripted.set(c, a);
+    return branch;
+  }
+
+  /** A fresh session from the same start that will replay this one's log up to `phase`. */
+  private replayTo(phase: number): Session {
+    const s = new Session(this.world, `s${++sessionIds}`, this.sceneId, this.seed, this.startImage, this.initial, {
+      historyLimit: this.historyLimit,
+      snapshotLimit: 2,
+    });
+    for (const e of this.log) if (e.chunk < phase) s.scripted.set(e.chunk, e.action);
+    return s;
+  }
+
+  /**
+   * Simulate, then act: run each candidate action on its own fork of the
+   * current boundary and rank them by how close the chunk it produces comes
+   * to the goal (an image, or a description the world model itself imagines
+   * on a fork). Best first.
+   */
+  async plan(goal: PlanGoal, candidates: string[]): Promise<PlanCandidate[]> {
+    if (!candidates.length) throw new RangeError('plan() needs at least one candidate action');
+    const target = 'rgba' in goal ? goal.rgba : (await this.simulate(goal.description)).chunk.rgba;
+    const out: PlanCandidate[] = [];
+    for (const action of candidates) {
+      const { chunk, branch } = await this.simulate(action);
+      const mse = lastFrameMse(chunk, target);
+      out.push({ action: chunk.action, mse, psnr: mse > 0 ? 10 * Math.log10(1 / mse) : Infinity, chunk, branch });
+    }
+    return out.sort((a, b) => a.mse - b.mse);
+  }
+
+  private async simulate(action: string): Promise<{ chunk: FinishedChunk; branch: Session }> {
+    const branch = await this.fork();
+    branch.queue.clear();
+    branch.scripted.clear();
+    const r = branch.act(action);
+    return { chunk: await branch.runUntil(r.chunk), branch };
   }
 
   /** Back to the start scene with the same seed; queued actions are dropped, a running step is cancelled. */
   reset(): void {
     this.generation++;
     this.queue.clear();
+    this.scripted.clear();
     this.log.length = 0;
+    this.history.length = 0;
+    this.snapshots.clear();
     this.state = this.initial;
+    this.keepSnapshot(this.initial);
   }
 
-  /** The state at the current boundary (read-only view, for checkpoints and tests). */
-  get boundary(): Readonly<SessionState> {
-    return this.state;
+  /** Everything needed to replay this rollout elsewhere (a share link). */
+  get replayRecord(): { scene: string; seed: number; actions: [number, string][] } {
+    const idle = this.world.manifest.actionEncoder.idleAction;
+    return { scene: this.sceneId, seed: this.seed, actions: this.log.filter((e) => e.action !== idle).map((e) => [e.chunk, e.action]) };
   }
 }
 
-let forks = 0;
+/** MSE between the last frame of a chunk and an RGBA goal of the same size. */
+function lastFrameMse(chunk: FinishedChunk, goal: Uint8ClampedArray): number {
+  const n = chunk.width * chunk.height * 4;
+  const last = chunk.rgba.subarray((chunk.frameCount - 1) * n, chunk.frameCount * n);
+  const g = goal.length === n ? goal : goal.subarray(goal.length - n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    if ((i & 3) === 3) continue; // alpha
+    const d = (last[i] - g[i]) / 255;
+    sum += d * d;
+  }
+  return sum / ((n / 4) * 3);
+}

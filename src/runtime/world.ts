@@ -13,7 +13,7 @@ import { type Capabilities, detectCapabilities } from './capabilities';
 import { Engine } from './engine';
 import { DeviceLostError, WorkerTimeoutError, isErrorNamed } from './errors';
 import { prepareImage, rgbaToPlanar } from './images';
-import { Session, type SessionStart } from './session';
+import { Session, type SessionOptions, type SessionStart } from './session';
 
 export interface WorldOptions {
   /** Bundle folder (or its manifest.json), resolved against the page. */
@@ -74,7 +74,6 @@ export class World {
   private disposed = false;
   /** Things the user should know (fallbacks, no cache). */
   readonly notices: string[] = [];
-  private sessionCount = 0;
 
   private constructor(
     readonly manifest: Manifest,
@@ -166,17 +165,28 @@ export class World {
   }
 
   /** A new rollout from a bundle scene (default: the first) or a prepared image. */
-  async newSession(start: Partial<SessionStart> = {}): Promise<Session> {
+  async newSession(start: Partial<SessionStart> = {}, opts: SessionOptions = {}): Promise<Session> {
     const sceneId = start.sceneId ?? this.manifest.scenes[0].id;
     const image = start.image ?? (await this.sceneImage(sceneId));
-    const latent = await this.run('rendering', 'encodeImage', (e) => e.rendering.encodeImage(image.planar));
-    return Session.create(this, {
-      sceneId: start.image ? (start.sceneId ?? 'image') : sceneId,
-      seed: start.seed ?? 0,
-      image,
-      startLatent: latent,
-      id: `s${++this.sessionCount}`,
-    });
+    const latent = await this.exclusive(() => this.run('rendering', 'encodeImage', (e) => e.rendering.encodeImage(image.planar)));
+    return Session.create(
+      this,
+      { sceneId: start.image ? (start.sceneId ?? 'image') : sceneId, seed: start.seed ?? 0, image, startLatent: latent },
+      opts,
+    );
+  }
+
+  private lock: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Run `f` alone: sessions share the engine, and the rendering worker keeps
+   * one window resident, so phases of different sessions (a player, a plan's
+   * forks) must not interleave.
+   */
+  exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(f);
+    this.lock = p.catch(() => {});
+    return p;
   }
 
   /**
