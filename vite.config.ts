@@ -1,12 +1,37 @@
 /// <reference types="vitest/config" />
-import { defineConfig } from 'vite';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+import { type Plugin, defineConfig } from 'vite';
+
+/**
+ * Writes the demo's service worker at build time with the list of emitted
+ * files to precache (the app shell; bundle files under public/ are not
+ * emitted by the bundler, so model bytes stay out of it).
+ */
+function serviceWorker(): Plugin {
+  return {
+    name: 'world-canvas-service-worker',
+    apply: 'build',
+    generateBundle(_options, bundle) {
+      const files = Object.keys(bundle).filter((f) => !f.endsWith('.map')).sort();
+      const version = createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 12);
+      const source = readFileSync(new URL('./src/sw/service-worker.js', import.meta.url), 'utf8')
+        .replace('__VERSION__', version)
+        .replace('__PRECACHE__', JSON.stringify(files));
+      this.emitFile({ type: 'asset', fileName: 'sw.js', source });
+    },
+  };
+}
 
 export default defineConfig({
+  plugins: [serviceWorker()],
   // onnxruntime-web ships prebuilt ESM and loads its WASM by URL; pre-bundling breaks that.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },
   build: { target: 'es2022', sourcemap: true },
-  server: { port: 5173, strictPort: false },
+  // Browser tests (WC_TEST) run without hot reload: a page must not reload mid-test.
+  server: { port: 5173, strictPort: false, hmr: !process.env.WC_TEST },
   preview: { port: 4173 },
   test: {
     include: ['test/unit/**/*.test.ts'],

@@ -8,7 +8,7 @@ import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenize
 import * as Comlink from 'comlink';
 
 import type { Manifest } from '../src/contract/manifest';
-import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32, runOnWire, serialized } from './ort-backend';
+import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32, runOnWire, deviceLost, guardDeviceLoss, serialized } from './ort-backend';
 import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WireTensor } from './protocol';
 
 // transformers.js resolves a local model id against this prefix; our fetch
@@ -63,12 +63,12 @@ class Conditioning implements ConditioningApi {
     this.textModel = await AutoModel.from_pretrained(MODEL_ID, { local_files_only: true, dtype, device: 'wasm' });
   }
 
+  lostReasonForGuard(): string | null {
+    return this.lostReason;
+  }
+
   private checkDevice(): void {
-    if (this.lostReason !== null) {
-      const e = new Error(`The GPU device was lost (${this.lostReason}).`);
-      e.name = 'DeviceLostError';
-      throw e;
-    }
+    if (this.lostReason !== null) throw deviceLost(this.lostReason);
   }
 
   async encodeText(text: string): Promise<TextEncoding> {
@@ -152,4 +152,4 @@ function structuredCloneEncoding(e: TextEncoding): TextEncoding {
   return { ...e, states: e.states.slice(), mask: e.mask.slice() };
 }
 
-Comlink.expose(serialized(new Conditioning()));
+Comlink.expose(serialized(guardDeviceLoss(new Conditioning())));

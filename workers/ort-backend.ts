@@ -139,3 +139,31 @@ export function serialized<T extends object>(target: T): T {
     },
   });
 }
+
+/** The error a worker throws once its device is gone; the World restarts the engine on it. */
+export function deviceLost(reason: string): Error {
+  const e = new Error(`The GPU device was lost (${reason}).`);
+  e.name = 'DeviceLostError'; // crosses the worker boundary by name
+  return e;
+}
+
+/**
+ * A call in flight when the device goes away fails with whatever ONNX Runtime
+ * throws; report it as the device loss it is, so the caller recovers.
+ */
+export function guardDeviceLoss<T extends object & { lostReasonForGuard?: () => string | null }>(target: T): T {
+  return new Proxy(target, {
+    get(obj, key, receiver) {
+      const v = Reflect.get(obj, key, receiver);
+      if (typeof v !== 'function' || key === 'lostReasonForGuard') return v;
+      return async (...args: unknown[]) => {
+        try {
+          return await v.apply(obj, args);
+        } catch (e) {
+          const reason = obj.lostReasonForGuard?.();
+          throw reason != null && (e as Error)?.name !== 'DeviceLostError' ? deviceLost(reason) : e;
+        }
+      };
+    },
+  });
+}

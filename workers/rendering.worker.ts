@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 
 import type { Manifest } from '../src/contract/manifest';
 import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
-import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release, runOnWire, serialized } from './ort-backend';
+import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release, runOnWire, deviceLost, guardDeviceLoss, serialized } from './ort-backend';
 import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WireTensor } from './protocol';
 
 interface ResidentSlot extends ChunkConditioning {
@@ -70,12 +70,12 @@ class Rendering implements RenderingApi {
     return this.info;
   }
 
+  lostReasonForGuard(): string | null {
+    return this.lostReason;
+  }
+
   private checkDevice(): void {
-    if (this.lostReason !== null) {
-      const e = new Error(`The GPU device was lost (${this.lostReason}).`);
-      e.name = 'DeviceLostError';
-      throw e;
-    }
+    if (this.lostReason !== null) throw deviceLost(this.lostReason);
   }
 
   private get dims() {
@@ -225,4 +225,4 @@ class Rendering implements RenderingApi {
   }
 }
 
-Comlink.expose(serialized(new Rendering()));
+Comlink.expose(serialized(guardDeviceLoss(new Rendering())));

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from model.eval.judge import consistency
 from model.eval.samplers import MakeSampler, chunk_frames_uint8
-from model.world import detect
+from model.world import detect, random_scene, render
 
 MAX_PSNR = 100.0
 FLOW_SIZE = 128
@@ -46,7 +46,6 @@ FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, po
 
 def rollout_frames(make: MakeSampler, episode: dict, seed: int) -> np.ndarray:
     """(1 + n * F, H, W, 3) uint8: the start frame, then every generated frame."""
-    from model.world import random_scene, render
     start = render(random_scene(episode["scene_seed"], episode["n_objects"]), episode["size"])
     s = make(seed).start(start)
     for step in episode["steps"]:

@@ -25,6 +25,7 @@ CONSISTENCY_TOL = 0.08  # long rollouts: an object still "the same object" if th
 MATCH_TOL = 0.03      # planning: two states are the same state
 DIRECTION_COS = 0.7   # direction of motion right if cos(predicted, true displacement) > this
 MIN_MOTION = 0.03     # agent actions that move their object less have no direction to judge
+STILL = 0.015         # a predicted displacement this small is "did not move" (detector noise is < 0.013)
 
 
 def split_reading(reading: dict) -> tuple[dict[str, dict], int]:
@@ -66,7 +67,8 @@ def judge_action(start: WorldState, action: dict, final: WorldState, pred: dict)
     place, none missing, none extra. `position_error` is that object's distance
     from its true final position (None when not found); `direction_ok` is
     cos(predicted, true displacement) > DIRECTION_COS, judged only when the
-    true displacement is at least MIN_MOTION (None otherwise).
+    true displacement is at least MIN_MOTION (None otherwise); a predicted
+    displacement under STILL counts as no motion, hence wrong.
 
     Environment actions:
       add       an object of the new colour within POSITION_TOL of its true place;
@@ -83,10 +85,15 @@ def judge_action(start: WorldState, action: dict, final: WorldState, pred: dict)
     gt = reading_from_state(final)
     objs, _ = split_reading(pred)
     kind = action["type"]
-    named = {
-        "add": {action.get("colour")}, "remove": {action.get("object")},
-        "recolour": {action.get("object"), action.get("colour")},
-    }.get(kind, {action.get("object")} if kind in AGENT_ACTIONS else set())
+    # the colours the action is about; the rest of the scene must stay as it was
+    if kind in AGENT_ACTIONS or kind == "remove":
+        named = {action["object"]}
+    elif kind == "add":
+        named = {action["colour"]}
+    elif kind == "recolour":
+        named = {action["object"], action["colour"]}
+    else:
+        named = set()
     lighting_ok = pred["lighting"] == gt["lighting"]
     kept = scene_kept(pred, gt, skip=named) and (lighting_ok or kind == "light")
     out = {"type": kind, "kept": kept, "position_error": None, "direction_ok": None}
@@ -103,8 +110,8 @@ def judge_action(start: WorldState, action: dict, final: WorldState, pred: dict)
             cos = 0.0
             if found:
                 px, py = objs[colour]["x"] - true_start.x, objs[colour]["y"] - true_start.y
-                norm = math.hypot(px, py) * math.hypot(tx, ty)
-                cos = (px * tx + py * ty) / norm if norm > 0 else 0.0
+                if math.hypot(px, py) >= STILL:
+                    cos = (px * tx + py * ty) / (math.hypot(px, py) * math.hypot(tx, ty))
             out["direction_ok"] = cos > DIRECTION_COS
         out["success"] = found and out["position_error"] <= POSITION_TOL and kept
     elif kind == "add":

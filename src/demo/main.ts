@@ -470,6 +470,12 @@ async function main(): Promise<void> {
   document.body.dataset.ready = 'true';
 }
 
+// Offline: the service worker precaches the app shell (production builds only;
+// the dev server serves modules on demand). Model bytes come from IndexedDB.
+if ('serviceWorker' in navigator && import.meta.env.PROD) {
+  navigator.serviceWorker.register(`${import.meta.env.BASE_URL}sw.js`).catch((e) => console.warn('service worker not registered:', e));
+}
+
 main().catch((e: unknown) => {
   const msg = describeError(e);
   stats.errors.push(msg);

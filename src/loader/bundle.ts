@@ -3,7 +3,7 @@
  * each from the byte cache or the network (verified), with overall progress.
  */
 import { type FileRef, type GraphName, type Manifest, type Variant, GRAPH_NAMES, parseManifest } from '../contract/manifest';
-import { CrossOriginBundleError } from '../runtime/errors';
+import { BundleFetchError, CrossOriginBundleError } from '../runtime/errors';
 import { type ByteCache } from './cache';
 import { type FetchLike, fetchVerified } from './fetch-bytes';
 
@@ -46,9 +46,30 @@ export function resolveBundle(src: string, pageUrl: string, allowedOrigins: read
   return { base, manifestUrl: new URL('manifest.json', base).href };
 }
 
-export async function fetchManifest(loc: BundleLocation, fetchImpl?: FetchLike): Promise<Manifest> {
-  const bytes = await fetchVerified(loc.manifestUrl, { fetch: fetchImpl, stallTimeoutMs: 15_000 });
-  return parseManifest(new TextDecoder().decode(bytes), loc.manifestUrl);
+/**
+ * Read and validate the manifest. It is kept in the byte cache too, so that a
+ * bundle whose files are cached also opens offline (`offline` tells the caller).
+ */
+export async function fetchManifest(
+  loc: BundleLocation,
+  fetchImpl?: FetchLike,
+  cache?: ByteCache,
+): Promise<{ manifest: Manifest; offline: boolean }> {
+  const key = `manifest:${loc.manifestUrl}`;
+  let bytes: Uint8Array;
+  let offline = false;
+  try {
+    bytes = await fetchVerified(loc.manifestUrl, { fetch: fetchImpl, stallTimeoutMs: 15_000, maxResumes: 1 });
+  } catch (e) {
+    // Only a network failure falls back to the cache: an HTTP error is the server's answer.
+    const cached = e instanceof BundleFetchError && e.status === null ? await cache?.get(key) : undefined;
+    if (!cached) throw e;
+    bytes = cached;
+    offline = true;
+  }
+  const manifest = parseManifest(new TextDecoder().decode(bytes), loc.manifestUrl);
+  if (!offline) await cache?.put(key, bytes);
+  return { manifest, offline };
 }
 
 /** The files a session needs for one variant: graphs, action encoder, scenes. */

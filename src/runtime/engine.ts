@@ -73,6 +73,11 @@ export class Engine {
   terminate(): void {
     for (const w of this.workers) w.terminate();
   }
+
+  /** Kill one worker without telling anyone: its calls never answer (fault-injection tests). */
+  killWorkerForTesting(which: 'conditioning' | 'rendering'): void {
+    this.workers[which === 'conditioning' ? 0 : 1].terminate();
+  }
 }
 
 function need(files: Map<string, Uint8Array>, path: string): Uint8Array {

@@ -103,13 +103,6 @@ export class World {
     // 1.
     const page = opts.baseUrl ?? globalThis.location?.href ?? 'http://localhost/';
     const loc = resolveBundle(opts.bundle, page, opts.allowedOrigins);
-    report({ stage: 'manifest', loaded: 0, total: 0, fromCache: 0 });
-    const manifest = await fetchManifest(loc, opts.fetch);
-    // 2.
-    const caps = await detectCapabilities();
-    const picked = pickBackend(manifest, caps, opts);
-    if (picked.reason) notices.push(picked.reason);
-    // 3.
     let cache: ByteCache | undefined;
     if (opts.cache !== false) {
       try {
@@ -120,6 +113,14 @@ export class World {
         notices.push(`model cache unavailable, running without it (${(e as Error).message})`);
       }
     }
+    report({ stage: 'manifest', loaded: 0, total: 0, fromCache: 0 });
+    const { manifest, offline } = await fetchManifest(loc, opts.fetch, cache);
+    if (offline) notices.push('offline: the bundle is loaded from this browser\'s cache');
+    // 2.
+    const caps = await detectCapabilities();
+    const picked = pickBackend(manifest, caps, opts);
+    if (picked.reason) notices.push(picked.reason);
+    // 3.
     const files = await loadFiles(loc, sessionFiles(manifest, picked.variant), { cache, fetch: opts.fetch, onProgress: report });
     // 4.
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;

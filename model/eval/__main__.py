@@ -1,0 +1,3 @@
+from model.eval.run import main
+
+raise SystemExit(main())
