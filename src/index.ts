@@ -4,6 +4,7 @@
 export { World, pickBackend, type WorldOptions, type PickedBackend } from './runtime/world';
 export { Session, type ActionReceipt, type FinishedChunk, type SessionState, type ActionLogEntry } from './runtime/session';
 export { Player } from './runtime/player';
+export { WorldCanvasElement, type WorldCanvasEventMap, type WorldCanvasErrorType, type WorldCanvasErrorDetail, type WorldCanvasReadyDetail, type WorldCanvasFrameDetail, type WorldCanvasSnapshot } from './widget/element';
 export { Renderer, type ShownFrame } from './render/renderer';
 export { detectCapabilities, type Capabilities } from './runtime/capabilities';
 export { normalizeAction, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS } from './runtime/actions';

@@ -265,8 +265,7 @@ class Demo {
     const items: { chunk: number; text: string; pending: boolean }[] = s.log
       .filter((e) => e.action !== idle || e.id !== null)
       .map((e) => ({ chunk: e.chunk, text: e.action, pending: e.chunk > s.lastFinished }));
-    let chunk = s.nextChunk;
-    for (const q of s.queue.peek()) items.push({ chunk: chunk++, text: q.text, pending: true });
+    for (const u of s.upcoming) if (u.id !== null || u.text !== idle) items.push({ chunk: u.chunk, text: u.text, pending: true });
     els.history.replaceChildren(
       ...items.map((i) => {
         const li = document.createElement('li');

@@ -46,18 +46,28 @@ export function memoryByteCache(): ByteCache & { readonly map: Map<string, Uint8
 
 /**
  * Wrap a cache so that its failures are reported once and then ignored: the
- * runtime keeps working without persistence and says so.
+ * runtime keeps working without persistence and says so. An operation that
+ * does not settle in `timeoutMs` counts as a failure (IndexedDB requests wait
+ * forever behind a deletion blocked by another tab).
  */
-export function tolerantCache(inner: ByteCache, onFailure: (error: unknown) => void): ByteCache {
+export function tolerantCache(inner: ByteCache, onFailure: (error: unknown) => void, timeoutMs = 10_000): ByteCache {
   let failed = false;
   const guard = async <T>(op: () => Promise<T>, fallback: T): Promise<T> => {
     if (failed) return fallback;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await op();
+      return await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the cache did not answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
     } catch (e) {
       if (!failed) onFailure(e); // several operations may be in flight: report once
       failed = true;
       return fallback;
+    } finally {
+      clearTimeout(timer);
     }
   };
   return {

@@ -58,6 +58,11 @@ export class ActionQueue {
     return this.items.shift();
   }
 
+  /** Put an action back at the front (its phase failed before it was used). */
+  unshift(item: QueuedAction): void {
+    this.items.unshift(item);
+  }
+
   peek(): readonly QueuedAction[] {
     return this.items;
   }

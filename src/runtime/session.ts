@@ -103,6 +103,9 @@ export class Session extends EventTarget {
   private chain: Promise<unknown> = Promise.resolve();
   private generation = 0;
   private stepsInFlight = 0;
+  /** The phase whose action is taken and whose decoder calls are running, if any. */
+  private inFlight: number | null = null;
+  private taken: { chunk: number; text: string; id: number | null } | null = null;
   readonly historyLimit: number;
   readonly snapshotLimit: number;
 
@@ -165,8 +168,9 @@ export class Session extends EventTarget {
   act(input: string): ActionReceipt {
     const { text, truncated } = normalizeAction(input);
     const item = this.queue.push(text);
-    // Queued actions take the next chunks that no pinned action holds.
-    let chunk = this.state.nextPhase - 1;
+    // Queued actions take the next chunks that no pinned action holds, after
+    // the phase in flight (which has taken its action already).
+    let chunk = this.inFlight ?? this.state.nextPhase - 1;
     for (let left = this.queue.length; left > 0; ) if (!this.scripted.has(++chunk)) left--;
     const receipt = { id: item.id, text, truncated, chunk };
     // Encode now, so the phase that takes it does not wait for the text encoder.
@@ -202,14 +206,39 @@ export class Session extends EventTarget {
   }
 
   private async runPhase(gen: number): Promise<FinishedChunk | null> {
+    const p = this.state.nextPhase;
+    // 1. This chunk's action: pinned, else the next queued one, else the idle action.
+    const pinned = this.scripted.get(p);
+    const queued = pinned === undefined ? this.queue.shift() : undefined;
+    const action = pinned ?? queued?.text ?? this.world.manifest.actionEncoder.idleAction;
+    this.inFlight = p;
+    this.taken = { chunk: p, text: action, id: queued?.id ?? null };
+    try {
+      return await this.runTakenPhase(gen, p, action, queued?.id ?? null);
+    } catch (e) {
+      if (queued && gen === this.generation) this.queue.unshift(queued); // not used: it stays first in line
+      throw e;
+    } finally {
+      this.inFlight = null;
+      this.taken = null;
+    }
+  }
+
+  /** Actions not yet in a finished phase, with the chunk each will condition: the one in flight, then the queue. */
+  get upcoming(): { chunk: number; text: string; id: number | null }[] {
+    const out = this.taken ? [{ ...this.taken }] : [];
+    let chunk = this.inFlight ?? this.state.nextPhase - 1;
+    for (const q of this.queue.peek()) {
+      while (this.scripted.has(++chunk));
+      out.push({ chunk, text: q.text, id: q.id });
+    }
+    return out;
+  }
+
+  private async runTakenPhase(gen: number, p: number, action: string, id: number | null): Promise<FinishedChunk | null> {
     const w = this.world;
     const m = w.manifest;
     const s = this.state;
-    const p = s.nextPhase;
-    // 1. This chunk's action: pinned, else the next queued one, else the idle action.
-    const pinned = this.scripted.get(p);
-    const queued = pinned === undefined ? this.queue.peek()[0] : undefined;
-    const action = pinned ?? queued?.text ?? m.actionEncoder.idleAction;
     const enc = await w.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(action));
     // 2. One backbone turn: [s_{p-1}, h(frames of chunk p-2)][action][queries] -> s_p.
     const turn = await w.run('conditioning', 'turn', (e) =>
@@ -239,9 +268,8 @@ export class Session extends EventTarget {
     if (gen !== this.generation) throw new CancelledError('the session was reset');
     // 4. Commit: the new boundary state, the action log, the finished chunk. Nothing
     //    above changed the session, so a failure leaves it at its last boundary.
-    if (pinned !== undefined) this.scripted.delete(p);
-    else if (queued && this.queue.peek()[0] === queued) this.queue.shift();
-    this.log.push({ chunk: p, action, id: queued?.id ?? null });
+    this.scripted.delete(p);
+    this.log.push({ chunk: p, action, id });
     this.state = {
       nextPhase: p + 1,
       window: res.window,
@@ -252,7 +280,7 @@ export class Session extends EventTarget {
       kvMask: turn.kvMask,
     };
     this.keepSnapshot(this.state);
-    this.dispatchEvent(new CustomEvent('action', { detail: { chunk: p, action, id: queued?.id ?? null } }));
+    this.dispatchEvent(new CustomEvent('action', { detail: { chunk: p, action, id } }));
     if (!res.finished) return null;
     const chunk: FinishedChunk = {
       index: res.finished.chunk,

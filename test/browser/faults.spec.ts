@@ -110,14 +110,14 @@ test('corrupt model bytes are fetched again; bytes that stay corrupt fail with a
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 120_000 });
   expect(served).toBe(2);
 
-  const page2 = await page.context().newPage();
+  const fresh = await page.context().browser()!.newContext(); // empty cache
+  const page2 = await fresh.newPage();
   await page2.route('**/build/bundles/tiny/graphs/decoder.onnx', async (route) => {
     const res = await route.fetch();
     const body = Buffer.from(await res.body());
     body[10] ^= 0xff;
     await route.fulfill({ response: res, body });
   });
-  await page2.addInitScript(() => indexedDB.deleteDatabase('world-canvas'));
   await page2.goto(`/?bundle=${TINY}&backend=wasm`);
   await expect(page2.locator('body')).toHaveAttribute('data-ready', 'error', { timeout: 120_000 });
   await expect(page2.locator('#notice')).toContainText('ChecksumError');
@@ -125,7 +125,6 @@ test('corrupt model bytes are fetched again; bytes that stay corrupt fail with a
 });
 
 test('HTTP errors and malformed manifests name what is wrong', async ({ page }) => {
-  await page.addInitScript(() => indexedDB.deleteDatabase('world-canvas'));
   await page.route('**/build/bundles/tiny/graphs/encoder.onnx', (route) => route.fulfill({ status: 500, body: 'boom' }));
   await page.goto(`/?bundle=${TINY}&backend=wasm`);
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'error', { timeout: 120_000 });
@@ -146,9 +145,17 @@ test('HTTP errors and malformed manifests name what is wrong', async ({ page }) 
   await expect(p2.locator('#notice')).toContainText('graphs.backbone');
 
   const p3 = await page.context().newPage();
+  await p3.route('**/no/such/bundle/manifest.json', (route) => route.fulfill({ status: 404, body: 'not found' }));
   await p3.goto('/?bundle=/no/such/bundle/&backend=wasm');
   await expect(p3.locator('body')).toHaveAttribute('data-ready', 'error');
-  await expect(p3.locator('#notice')).toContainText('HTTP 404');
+  await expect(p3.locator('#notice')).toContainText('manifest.json: HTTP 404');
+
+  // a server that answers with a web page instead of the manifest
+  const p4 = await page.context().newPage();
+  await p4.route('**/html/bundle/manifest.json', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><p>hi' }));
+  await p4.goto('/?bundle=/html/bundle/&backend=wasm');
+  await expect(p4.locator('body')).toHaveAttribute('data-ready', 'error');
+  await expect(p4.locator('#notice')).toContainText('not JSON');
 });
 
 test('without IndexedDB the demo runs, and says it has no cache', async ({ page }) => {

@@ -82,3 +82,14 @@ describe('session files', () => {
     expect(graphFile(m, 'decoder', 'q4').file).toBe('graphs/decoder.onnx');
   });
 });
+
+describe('tolerantCache', () => {
+  it('treats a cache that never answers as unavailable', async () => {
+    const hung: ByteCache = { kind: 'indexeddb', get: () => new Promise(() => {}), put: () => new Promise(() => {}), delete: async () => {} };
+    const failures: unknown[] = [];
+    const cache = tolerantCache(hung, (e) => failures.push(e), 50);
+    expect(await cache.get('x')).toBeUndefined();
+    expect(String(failures[0])).toMatch(/did not answer within 50 ms/);
+    expect(cache.kind).toBe('none');
+  });
+});

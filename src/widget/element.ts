@@ -1,0 +1,663 @@
+/**
+ * `<world-canvas>`: a world model on a page in one tag.
+ *
+ * ```html
+ * <world-canvas src="/models/tabletop/" autoplay controls></world-canvas>
+ * ```
+ *
+ * Attributes (each mirrored by a property): `src`, `scene`, `seed`,
+ * `autoplay`, `controls`, `backend` (auto | webgpu | wasm), `allowed-origins`
+ * (space separated), `loading` (lazy | eager).
+ *
+ * Events (CustomEvent; see WorldCanvasEventMap for each `detail`): `progress`,
+ * `ready`, `frame`, `action`, `error`. Attribute changes never throw: a
+ * failure becomes an `error` event and a message in the element.
+ *
+ * Elements with the same bundle and backend share one World (see
+ * shared-worlds.ts); the World loads when its first element becomes visible
+ * and is disposed when its last element leaves the page.
+ */
+import type { Backend, EngineInfo } from '../../workers/protocol';
+import type { Variant } from '../contract/manifest';
+import type { LoadProgress } from '../loader/bundle';
+import { Renderer } from '../render/renderer';
+import { ActionError, CancelledError, WorldCanvasError } from '../runtime/errors';
+import { Player } from '../runtime/player';
+import type { ActionReceipt, Session } from '../runtime/session';
+import type { World } from '../runtime/world';
+import { type WorldLease, leaseWorld, liveWorldCount } from './shared-worlds';
+import { shadowContent } from './template';
+
+/**
+ * What failed, in an `error` event:
+ * - `load`: the bundle could not be loaded (address, network, checksum, manifest, engine start);
+ * - `scene`: the `scene` attribute names no scene of the bundle, or a session could not start;
+ * - `attribute`: an attribute value that means nothing (`seed="abc"`, `backend="gpu"`); the default is used;
+ * - `action`: an action was refused (empty, too many waiting, not loaded yet);
+ * - `session`: a session given to the `session` property belongs to another World;
+ * - `runtime`: generation failed while playing (playback stops; `play()` retries).
+ */
+export type WorldCanvasErrorType = 'load' | 'scene' | 'attribute' | 'action' | 'session' | 'runtime';
+
+export interface WorldCanvasReadyDetail {
+  backend: Backend;
+  variant: Variant;
+  /** The GPU adapter's description, or 'cpu'. */
+  adapter: string;
+  /** Things the viewer should know (a fallback to WASM, no model cache). */
+  notices: string[];
+}
+
+export interface WorldCanvasFrameDetail {
+  /** Index of the chunk the frame belongs to. */
+  chunk: number;
+  /** Index of the frame within its chunk. */
+  frame: number;
+  /** The action that conditioned the chunk. */
+  action: string;
+}
+
+export interface WorldCanvasErrorDetail {
+  type: WorldCanvasErrorType;
+  message: string;
+  /** The error as thrown (its `name` says which kind: BundleFetchError, ActionError, ...). */
+  sourceError: unknown;
+}
+
+/** The element's events and their `detail`s. */
+export interface WorldCanvasEventMap {
+  /** Loading progress: stage, bytes loaded and total, bytes from the cache. */
+  progress: CustomEvent<LoadProgress>;
+  /** The World is loaded and a session is ready to play. */
+  ready: CustomEvent<WorldCanvasReadyDetail>;
+  /** A frame was drawn. */
+  frame: CustomEvent<WorldCanvasFrameDetail>;
+  /** An action was queued: the receipt `act()` returns, with the chunk it will condition. */
+  action: CustomEvent<ActionReceipt>;
+  error: CustomEvent<WorldCanvasErrorDetail>;
+}
+
+export interface WorldCanvasSnapshot {
+  /** The frame on the canvas, at the model's resolution. */
+  image: ImageData;
+  /** Scene, seed and actions: enough to replay the rollout (`Session.actAt`). */
+  record: Session['replayRecord'];
+}
+
+const BACKENDS = ['auto', 'webgpu', 'wasm'] as const;
+
+// Defined on any page; importing the module where there is no DOM (a server render, Node) does not throw.
+const HTMLElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+  settled: boolean;
+}
+
+function deferred<T>(): Deferred<T> {
+  const d = { settled: false } as Deferred<T>;
+  d.promise = new Promise<T>((resolve, reject) => {
+    d.resolve = (v) => ((d.settled = true), resolve(v));
+    d.reject = (e) => ((d.settled = true), reject(e));
+  });
+  d.promise.catch(() => {}); // awaiting `ready` still sees the rejection; nobody awaiting it is not an error
+  return d;
+}
+
+export class WorldCanvasElement extends HTMLElementBase {
+  static readonly observedAttributes = ['src', 'scene', 'seed', 'autoplay', 'controls', 'backend', 'allowed-origins', 'loading'];
+
+  /** Worlds the elements of this page hold and have not disposed (shared ones count once). */
+  static get liveWorlds(): number {
+    return liveWorldCount();
+  }
+
+  private readonly els: {
+    canvas: HTMLCanvasElement;
+    progress: HTMLDivElement;
+    bar: HTMLDivElement;
+    controls: HTMLFormElement;
+    input: HTMLInputElement;
+    play: HTMLButtonElement;
+    reset: HTMLButtonElement;
+    status: HTMLParagraphElement;
+  };
+  private lease: WorldLease | null = null;
+  private worldRef: World | null = null;
+  private renderer: Renderer | null = null;
+  private player: Player | null = null;
+  private current: Session | null = null;
+  /** A session given before the World loaded; taken at load if it belongs to that World. */
+  private pending: Session | null = null;
+  /** Bumped by every (re)load and teardown: async work started under an older value is stale. */
+  private token = 0;
+  private sessionToken = 0;
+  /** The element has been on screen (or loads eagerly): loading may start. */
+  private visible = false;
+  private observer: IntersectionObserver | null = null;
+  /** play()/pause() called by the page; null: follow `autoplay`. */
+  private wantPlaying: boolean | null = null;
+  private readyState = deferred<World>();
+  private unsubscribe: (() => void) | null = null;
+  private scheduled: { reload: boolean; session: boolean } | null = null;
+  /** The attributes the current lease was taken with. */
+  private loadedKey = '';
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    root.append(shadowContent());
+    const q = <T extends Element>(part: string) => root.querySelector<T & Element>(`[part~='${part}']`)!;
+    this.els = {
+      canvas: q<HTMLCanvasElement>('canvas'),
+      progress: q<HTMLDivElement>('progress'),
+      bar: root.querySelector<HTMLDivElement>('.bar')!,
+      controls: q<HTMLFormElement>('controls'),
+      input: q<HTMLInputElement>('input'),
+      play: q<HTMLButtonElement>('play'),
+      reset: q<HTMLButtonElement>('reset'),
+      status: q<HTMLParagraphElement>('status'),
+    };
+    this.els.controls.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      try {
+        this.act(this.els.input.value);
+        this.els.input.value = '';
+      } catch {
+        // already reported: an `error` event and the status line
+      }
+    });
+    this.els.play.addEventListener('click', () => (this.player?.playing ? this.pause() : this.play()));
+    this.els.reset.addEventListener('click', () => this.reset());
+  }
+
+  // Attributes, mirrored by properties.
+
+  /** The bundle folder (or its manifest.json), resolved against the page. */
+  get src(): string | null {
+    return this.getAttribute('src');
+  }
+  set src(v: string | null) {
+    this.setOrRemove('src', v);
+  }
+
+  /** A start scene id of the bundle; its first scene when absent. */
+  get scene(): string | null {
+    return this.getAttribute('scene');
+  }
+  set scene(v: string | null) {
+    this.setOrRemove('scene', v);
+  }
+
+  /** Seed of the rollout's noise: the same seed and actions replay the same frames. */
+  get seed(): number {
+    const n = Number(this.getAttribute('seed') ?? 0);
+    return Number.isFinite(n) ? Math.trunc(n) >>> 0 : 0;
+  }
+  set seed(v: number) {
+    this.setAttribute('seed', String(v));
+  }
+
+  /** Start playing as soon as the World is loaded. */
+  get autoplay(): boolean {
+    return this.hasAttribute('autoplay');
+  }
+  set autoplay(v: boolean) {
+    this.toggleAttribute('autoplay', !!v);
+  }
+
+  /** Show the built-in action input, play/pause and reset. */
+  get controls(): boolean {
+    return this.hasAttribute('controls');
+  }
+  set controls(v: boolean) {
+    this.toggleAttribute('controls', !!v);
+  }
+
+  /** 'auto' (WebGPU when there is an adapter, else WASM), 'webgpu' or 'wasm'. */
+  get backend(): 'auto' | Backend {
+    const v = this.getAttribute('backend') ?? 'auto';
+    return (BACKENDS as readonly string[]).includes(v) ? (v as 'auto' | Backend) : 'auto';
+  }
+  set backend(v: 'auto' | Backend) {
+    this.setAttribute('backend', v);
+  }
+
+  /** Other origins the bundle may come from, space separated ('*' for any). */
+  get allowedOrigins(): string {
+    return this.getAttribute('allowed-origins') ?? '';
+  }
+  set allowedOrigins(v: string) {
+    this.setOrRemove('allowed-origins', v);
+  }
+
+  /** 'lazy' (default): load when the element first comes into view; 'eager': load at once. */
+  get loading(): 'lazy' | 'eager' {
+    return this.getAttribute('loading') === 'eager' ? 'eager' : 'lazy';
+  }
+  set loading(v: 'lazy' | 'eager') {
+    this.setAttribute('loading', v);
+  }
+
+  // Read-only state.
+
+  /** The loaded World (shared with other elements of the same bundle and backend), or null. */
+  get world(): World | null {
+    return this.worldRef;
+  }
+
+  /** Resolves with the World when it is loaded and a session is ready; rejects if loading fails. */
+  get ready(): Promise<World> {
+    return this.readyState.promise;
+  }
+
+  /** What the element's engine runs on, once loaded. */
+  get info(): EngineInfo | null {
+    return this.worldRef?.info ?? null;
+  }
+
+  /** Whether frames are being generated and shown. */
+  get playing(): boolean {
+    return this.player?.playing ?? false;
+  }
+
+  /**
+   * The session on screen. Set it to a session of the same World (a fork from
+   * another element) to show that one instead; a session plays in one element at a time.
+   */
+  get session(): Session | null {
+    return this.current;
+  }
+  set session(s: Session | null) {
+    if (!s || s === this.current) return;
+    if (this.worldRef && s.world !== this.worldRef) {
+      const e = new WorldCanvasError(
+        'This session belongs to another World: give this element the same src and backend as the element that made it.',
+      );
+      this.fail('session', e);
+      throw e;
+    }
+    this.sessionToken++; // a scene or seed change still starting loses to this
+    if (this.player) this.adopt(s);
+    else this.pending = s; // taken when the World has loaded
+  }
+
+  // Methods.
+
+  /**
+   * Queue an action for the next free chunk. Returns its receipt (also sent as
+   * an `action` event); a refused action throws ActionError and sends an `error` event.
+   */
+  act(text: string): ActionReceipt {
+    try {
+      const s = this.current;
+      if (!s) throw new ActionError('The world is not loaded yet: wait for the element\'s `ready` promise or `ready` event.');
+      const r = s.act(text);
+      this.showStatus(r.truncated ? `Action cut to ${r.text.length} characters; queued for chunk ${r.chunk}.` : `Queued for chunk ${r.chunk}: ${r.text}`);
+      this.dispatch('action', r);
+      return r;
+    } catch (e) {
+      this.fail('action', e);
+      throw e;
+    }
+  }
+
+  /** A branch of the session at its current chunk boundary (show it with `other.session = branch`). */
+  async fork(): Promise<Session> {
+    if (!this.current) throw new WorldCanvasError('Nothing to fork before the world is loaded: wait for `ready`.');
+    return this.current.fork();
+  }
+
+  /** Generate and show frames (before loading: play once loaded). */
+  play(): void {
+    this.wantPlaying = true;
+    this.player?.play();
+    this.syncPlayButton();
+  }
+
+  pause(): void {
+    this.wantPlaying = false;
+    this.player?.pause();
+    this.syncPlayButton();
+  }
+
+  /** Back to the start scene with the same seed; queued actions are dropped. */
+  reset(): void {
+    const s = this.current;
+    if (!s || !this.player) return;
+    s.reset();
+    this.adopt(s);
+    this.showStatus('Reset to the start scene.');
+  }
+
+  /** The current frame and what it takes to replay the rollout. */
+  snapshot(): WorldCanvasSnapshot {
+    const s = this.current;
+    if (!s) throw new WorldCanvasError('Nothing to snapshot before the world is loaded: wait for `ready`.');
+    const c = this.els.canvas;
+    return { image: c.getContext('2d')!.getImageData(0, 0, c.width, c.height), record: s.replayRecord };
+  }
+
+  // Events, typed: `el.addEventListener('frame', (e) => e.detail.chunk)`.
+
+  override addEventListener<K extends keyof WorldCanvasEventMap>(
+    type: K,
+    listener: (this: WorldCanvasElement, ev: WorldCanvasEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener<K extends keyof HTMLElementEventMap>(
+    type: K,
+    listener: (this: HTMLElement, ev: HTMLElementEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener<K extends keyof WorldCanvasEventMap>(
+    type: K,
+    listener: (this: WorldCanvasElement, ev: WorldCanvasEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener<K extends keyof HTMLElementEventMap>(
+    type: K,
+    listener: (this: HTMLElement, ev: HTMLElementEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  // Lifecycle.
+
+  connectedCallback(): void {
+    if (this.lease || this.observer) return; // moved within the page: keep going
+    this.els.controls.hidden = !this.controls;
+    this.watchVisibility();
+  }
+
+  disconnectedCallback(): void {
+    // A move (remove, then insert again in the same task) keeps the World.
+    queueMicrotask(() => {
+      if (this.isConnected) return;
+      this.observer?.disconnect();
+      this.observer = null;
+      this.visible = false;
+      this.teardown();
+    });
+  }
+
+  attributeChangedCallback(name: string, old: string | null, value: string | null): void {
+    if (old === value) return;
+    switch (name) {
+      case 'src':
+      case 'backend':
+      case 'allowed-origins':
+        if (name === 'backend' && value !== null && !(BACKENDS as readonly string[]).includes(value)) {
+          this.fail('attribute', new WorldCanvasError(`backend="${value}" is not one of ${BACKENDS.join(', ')}; using auto.`));
+        }
+        this.schedule('reload');
+        break;
+      case 'scene':
+        this.schedule('session');
+        break;
+      case 'seed':
+        if (value !== null && !Number.isFinite(Number(value))) {
+          this.fail('attribute', new WorldCanvasError(`seed="${value}" is not a number; using 0.`));
+        }
+        this.schedule('session');
+        break;
+      case 'autoplay':
+        if (value !== null && this.wantPlaying === null) this.player?.play();
+        this.syncPlayButton();
+        break;
+      case 'controls':
+        this.els.controls.hidden = value === null;
+        break;
+      case 'loading':
+        if (value === 'eager' && this.isConnected && !this.visible) this.becameVisible();
+        break;
+    }
+  }
+
+  // Internals.
+
+  private setOrRemove(name: string, v: string | null): void {
+    if (v === null || v === undefined) this.removeAttribute(name);
+    else this.setAttribute(name, String(v));
+  }
+
+  /** Apply attribute changes once per task (setting src and backend together reloads once). */
+  private schedule(what: 'reload' | 'session'): void {
+    if (!this.scheduled) {
+      this.scheduled = { reload: false, session: false };
+      queueMicrotask(() => {
+        const s = this.scheduled!;
+        this.scheduled = null;
+        if (s.reload && this.loadedKey !== this.worldKey()) {
+          if (this.lease) this.teardown();
+          if (this.visible && this.isConnected) void this.load();
+        } else if (s.session) {
+          if (this.player) void this.restartSession();
+          else this.sessionToken++; // a load under way picks up the new scene and seed
+        }
+      });
+    }
+    this.scheduled[what] = true;
+  }
+
+  private worldKey(): string {
+    return `${this.src} ${this.backend} ${this.allowedOrigins}`;
+  }
+
+  private watchVisibility(): void {
+    if (this.loading === 'eager' || typeof IntersectionObserver === 'undefined') {
+      this.becameVisible();
+      return;
+    }
+    this.observer = new IntersectionObserver(
+      (entries) => {
+        if (!entries.some((e) => e.isIntersecting)) return;
+        this.observer?.disconnect();
+        this.observer = null;
+        this.becameVisible();
+      },
+      { rootMargin: '200px' },
+    );
+    this.observer.observe(this);
+  }
+
+  private becameVisible(): void {
+    this.visible = true;
+    if (!this.lease) void this.load();
+  }
+
+  /**
+   * Load (or join) the World, then start a session.
+   * 1. Lease the shared World for src + backend, relaying its progress.
+   * 2. Set up the renderer at the model's resolution.
+   * 3. Take the session given before loading, or start one from scene + seed.
+   * 4. Announce `ready`; play if asked to.
+   */
+  private async load(): Promise<void> {
+    const token = ++this.token;
+    const src = this.src;
+    this.loadedKey = this.worldKey();
+    if (!src) {
+      this.showStatus('Set the src attribute to a world model bundle.');
+      return;
+    }
+    // 1.
+    this.showProgress({ stage: 'manifest', loaded: 0, total: 0, fromCache: 0 });
+    const allowedOrigins = this.allowedOrigins.split(/\s+/).filter(Boolean).map(originOf);
+    const lease = leaseWorld({ bundle: src, backend: this.backend, allowedOrigins }, (p) => {
+      if (token !== this.token) return;
+      this.showProgress(p);
+      this.dispatch('progress', p);
+    });
+    this.lease = lease;
+    let world: World;
+    try {
+      world = await lease.world;
+    } catch (e) {
+      if (token !== this.token) return;
+      this.els.progress.hidden = true;
+      this.fail('load', e);
+      this.readyState.reject(e);
+      return;
+    }
+    if (token !== this.token) return;
+    // 2.
+    this.worldRef = world;
+    const { width, height, fps } = world.manifest.video;
+    this.els.canvas.style.aspectRatio = `${width} / ${height}`;
+    const renderer = new Renderer(this.els.canvas, width, height, fps);
+    renderer.onFrame = (f) => this.dispatch('frame', { chunk: f.chunk, frame: f.frame, action: f.action });
+    this.renderer = renderer;
+    this.unsubscribe = world.onRestart((info) => this.showStatus(`The engine was restarted (${info.backend}); playback goes on.`));
+    // 3.
+    //    A scene, seed or session set while this runs wins: the loop starts over with it.
+    let session: Session | null = null;
+    while (!session) {
+      const given = this.pending;
+      this.pending = null;
+      if (given?.world === world) {
+        session = given;
+        break;
+      }
+      if (given) this.fail('session', new WorldCanvasError('The session given before loading belongs to another World; starting a new one.'));
+      const st = ++this.sessionToken;
+      session = await this.startSession(token, st);
+      if (token !== this.token) return;
+      if (!session && st === this.sessionToken) return; // it failed, and said why
+    }
+    this.player = new Player(session, renderer);
+    this.player.onError = (e) => {
+      if (token !== this.token) return;
+      this.syncPlayButton();
+      this.fail('runtime', e);
+    };
+    this.adopt(session);
+    // 4.
+    this.els.progress.hidden = true;
+    const info = world.info;
+    this.showStatus(world.notices.join(' · '));
+    this.readyState.resolve(world);
+    this.dispatch('ready', { backend: info.backend, variant: info.variant, adapter: info.adapter, notices: [...world.notices] });
+    if (this.wantPlaying ?? this.autoplay) this.player.play();
+    this.syncPlayButton();
+  }
+
+  /** A new session from the `scene` and `seed` attributes (an unknown scene falls back to the first). */
+  private async startSession(token: number, sessionToken: number): Promise<Session | null> {
+    const world = this.worldRef!;
+    let sceneId = this.scene ?? undefined;
+    if (sceneId !== undefined && !world.scenes.some((s) => s.id === sceneId)) {
+      const ids = world.scenes.map((s) => s.id).join(', ');
+      this.fail('scene', new WorldCanvasError(`This bundle has no scene "${sceneId}" (it has ${ids}); showing ${world.scenes[0].id}.`));
+      sceneId = undefined;
+    }
+    try {
+      const s = await world.newSession({ sceneId, seed: this.seed });
+      return token === this.token && sessionToken === this.sessionToken ? s : null;
+    } catch (e) {
+      if (token === this.token && sessionToken === this.sessionToken) this.fail('scene', e);
+      return null;
+    }
+  }
+
+  private async restartSession(): Promise<void> {
+    const s = await this.startSession(this.token, ++this.sessionToken);
+    if (s) this.adopt(s);
+  }
+
+  /** Show a session: its newest finished frame (or its start scene) now, its next frames as they come. */
+  private adopt(s: Session): void {
+    this.current = s;
+    const r = this.renderer;
+    if (!r || !this.player) return;
+    this.player.setSession(s);
+    const last = s.history.at(-1);
+    if (last) r.draw(last.rgba, (last.frameCount - 1) * last.width * last.height * 4);
+    else r.draw(s.startImage.rgba);
+  }
+
+  /** Stop playing and give the World back (the last element to do so disposes it). */
+  private teardown(): void {
+    this.token++;
+    this.sessionToken++;
+    if (this.player) {
+      this.player.onError = null;
+      this.player.pause();
+    }
+    this.renderer?.pause();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.player = null;
+    this.renderer = null;
+    this.current = null;
+    this.worldRef = null;
+    this.lease?.release();
+    this.lease = null;
+    this.loadedKey = '';
+    if (!this.readyState.settled) this.readyState.reject(new CancelledError('the element was removed or its src changed before it loaded'));
+    this.readyState = deferred<World>();
+    this.syncPlayButton();
+  }
+
+  private dispatch<K extends keyof WorldCanvasEventMap>(type: K, detail: WorldCanvasEventMap[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  private fail(type: WorldCanvasErrorType, e: unknown): void {
+    const message = describe(e);
+    this.showStatus(message, true);
+    this.dispatch('error', { type, message, sourceError: e });
+  }
+
+  private showStatus(text: string, error = false): void {
+    this.els.status.textContent = text; // text, never markup
+    this.els.status.setAttribute('part', error ? 'status error' : 'status');
+  }
+
+  private showProgress(p: LoadProgress): void {
+    const pct = p.total ? Math.round((100 * p.loaded) / p.total) : p.stage === 'ready' ? 100 : 0;
+    this.els.progress.hidden = p.stage === 'ready';
+    this.els.progress.setAttribute('aria-valuenow', String(pct));
+    this.els.bar.style.width = `${pct}%`;
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    this.showStatus(
+      {
+        manifest: 'Reading the manifest…',
+        download: `Downloading the model: ${mb(p.loaded)} / ${mb(p.total)} MB`,
+        compile: 'Compiling the graphs…',
+        warmup: 'Warming up…',
+        ready: '',
+      }[p.stage],
+    );
+  }
+
+  private syncPlayButton(): void {
+    const playing = this.player?.playing ?? false;
+    this.els.play.textContent = playing ? 'Pause' : 'Play';
+    this.els.play.setAttribute('aria-pressed', String(playing));
+  }
+}
+
+/** 'https://cdn.example/path' -> 'https://cdn.example' (what the origin check compares); '*' stays. */
+function originOf(s: string): string {
+  if (s === '*') return s;
+  try {
+    return new URL(s).origin;
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The element's shadow DOM: markup with `part`s and the default styles,
+ * themable through CSS custom properties.
+ */
+
+const css = /* css */ `
+:host {
+  display: inline-block;
+  vertical-align: top;
+  width: var(--world-canvas-size, 256px);
+  font: 13px/1.4 system-ui, sans-serif;
+  --_accent: var(--world-canvas-accent, #3b82f6);
+}
+:host([hidden]), [hidden] { display: none !important; }
+.stage { position: relative; }
+[part~='canvas'] {
+  display: block;
+  width: 100%;
+  aspect-ratio: 1;
+  /* The model draws a few dozen pixels a side: scale them up sharp, not blurred. */
+  image-rendering: pixelated;
+  background: #1a1a1a;
+  border-radius: 4px;
+}
+[part~='progress'] {
+  position: absolute;
+  inset: auto 0 0 0;
+  height: 4px;
+  background: rgb(0 0 0 / 0.35);
+  border-radius: 0 0 4px 4px;
+  overflow: hidden;
+}
+.bar { height: 100%; width: 0; background: var(--_accent); transition: width 0.2s; }
+[part~='controls'] { display: flex; gap: 4px; margin-top: 4px; }
+[part~='input'] { flex: 1; min-width: 0; font: inherit; padding: 2px 6px; }
+[part~='button'] { font: inherit; padding: 2px 8px; cursor: pointer; }
+[part~='act'] { background: var(--_accent); color: #fff; border: 1px solid var(--_accent); border-radius: 3px; }
+[part~='status'] { margin: 4px 0 0; min-height: 1.4em; font-size: 12px; opacity: 0.75; overflow-wrap: anywhere; }
+[part~='error'] { color: #dc2626; opacity: 1; }
+`;
+
+const html = /* html */ `
+<div class="stage">
+  <canvas part="canvas"></canvas>
+  <div part="progress" role="progressbar" aria-label="loading the world model" aria-valuemin="0" aria-valuemax="100" hidden><div class="bar"></div></div>
+</div>
+<form part="controls" hidden>
+  <input part="input" type="text" autocomplete="off" enterkeyhint="go" placeholder="Type an action…" aria-label="action" />
+  <button part="button act" type="submit">Act</button>
+  <button part="button play" type="button">Play</button>
+  <button part="button reset" type="button">Reset</button>
+</form>
+<p part="status" role="status" aria-live="polite"></p>
+`;
+
+let template: HTMLTemplateElement | null = null;
+
+/** The shadow content, parsed once per page. */
+export function shadowContent(): DocumentFragment {
+  if (!template) {
+    template = document.createElement('template');
+    template.innerHTML = `<style>${css}</style>${html}`;
+  }
+  return template.content.cloneNode(true) as DocumentFragment;
+}
