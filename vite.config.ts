@@ -29,7 +29,12 @@ export default defineConfig({
   // onnxruntime-web ships prebuilt ESM and loads its WASM by URL; pre-bundling breaks that.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },
-  build: { target: 'es2022', sourcemap: true },
+  build: {
+    target: 'es2022',
+    sourcemap: true,
+    // The demo, and the benchmark page any browser can run on its own GPU.
+    rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
+  },
   // Browser tests (WC_TEST) run without hot reload: a page must not reload mid-test.
   server: { port: 5173, strictPort: false, hmr: !process.env.WC_TEST },
   preview: { port: 4173 },

@@ -21,7 +21,7 @@ class GLPConfig:
     # VAE: a per-frame 2D autoencoder, `2 ** vae_stages` times smaller per side.
     latent_channels: int = 8
     vae_stages: int = 3
-    vae_width: int = 16
+    vae_width: int = 24
 
     # Encoder h: frames of one chunk -> `state_tokens` tokens of `state_width`.
     state_tokens: int = 16

@@ -170,6 +170,24 @@ def to_fp16(src: Path, dst: Path) -> None:
     onnx.save_model(m16, str(dst))
 
 
+def to_nbits(src: Path, dst: Path, bits: int) -> bool:
+    """Weight-only quantization of the matrix products (MatMulNBits, blocks of 32,
+    symmetric): activations stay fp32. False when the graph has no MatMul to
+    quantize (the convolutional VAE), and nothing is written."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=bits, block_size=32, is_symmetric=True)
+    q.process()
+    if not any(n.op_type == "MatMulNBits" for n in q.model.model.graph.node):
+        return False
+    q.model.save_model_to_file(str(dst), use_external_data_format=False)
+    return True
+
+
+QUANT_BITS = {"q8": 8, "q4": 4}
+# A reduced-precision variant ships only if the reference rollout's frames stay this close to fp32.
+MIN_VARIANT_PSNR = 30.0
+
+
 def graph_io(path: Path) -> tuple[list[dict], list[dict]]:
     m = onnx.load(str(path), load_external_data=False)
     init = {i.name for i in m.graph.initializer}
@@ -287,7 +305,27 @@ def write_test_vectors(model: GLP, out: Path, encoder: ActionEncoder, scene_png:
     }
     (vdir / "vectors.bin").write_bytes(bytes(w.blob))
     (vdir / "index.json").write_text(json.dumps(index) + "\n")
-    return {"file": "testvectors/index.json"}
+    return {"file": "testvectors/index.json"}, {"frame": frame, "seed": seed, "actions": ROLLOUT_ACTIONS[:chunks],
+                                                "frames": frames}
+
+
+def rollout_psnr(cfg: GLPConfig, files: dict, encoder: ActionEncoder, rollout: dict) -> float:
+    """PSNR of a variant's replay of the reference rollout against the fp32 PyTorch frames."""
+    from model.sampler import OnnxGraphs, ReferenceSampler
+    s = ReferenceSampler(OnnxGraphs(files=files, cfg=cfg), encoder, seed=rollout["seed"], idle_action=IDLE_ACTION)
+    s.start(rollout["frame"])
+    for a in rollout["actions"]:
+        s.act(a)
+    got = np.stack([c.frames for c in s.run_chunks(len(rollout["actions"]))])
+    mse = float(np.mean((got - rollout["frames"]) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def add_index_fields(out: Path, **fields) -> None:
+    p = out / "testvectors" / "index.json"
+    index = json.loads(p.read_text())
+    index.update(fields)
+    p.write_text(json.dumps(index) + "\n")
 
 
 # ---------------------------------------------------------------------------
@@ -339,16 +377,19 @@ def load_checkpoint(path: Path) -> tuple[GLP, dict]:
 
 def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = None, variants=("fp32", "fp16"),
                   scene_seeds=(11, 23, 37, 41), description: str = "", meta: dict | None = None,
-                  eval_scores: dict | None = None, log=print) -> Manifest:
+                  scores: dict | None = None, log=print) -> Manifest:
+    """Write a bundle. `scores` is model.eval's scores.json: its "manifest" block
+    goes into manifest.json, the rest into the model card."""
+    eval_scores = scores.get("manifest") if scores else None
     cfg = model.cfg
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     t0 = time.time()
 
-    # 1. Graphs, fp32 then fp16, each checked against PyTorch.
+    # 1. Graphs: fp32 (checked against PyTorch), then the reduced-precision variants.
     (out / "graphs").mkdir(exist_ok=True)
-    graph_files = {}
+    graph_files: dict[str, dict[str, Path]] = {}
     for g in GRAPH_NAMES:
         p32 = out / "graphs" / f"{g}.onnx"
         export_graph(model, g, p32, rng)
@@ -356,10 +397,12 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
         files = {"fp32": p32}
         msg = f"{g}: fp32 {p32.stat().st_size / 1e6:.2f} MB, max |torch - ort| = {err:.2e}"
         if "fp16" in variants:
-            p16 = out / "graphs" / f"{g}.fp16.onnx"
-            to_fp16(p32, p16)
-            files["fp16"] = p16
-            msg += f"; fp16 {p16.stat().st_size / 1e6:.2f} MB"
+            files["fp16"] = out / "graphs" / f"{g}.fp16.onnx"
+            to_fp16(p32, files["fp16"])
+        for v, bits in QUANT_BITS.items():
+            if v in variants and to_nbits(p32, out / "graphs" / f"{g}.{v}.onnx", bits):
+                files[v] = out / "graphs" / f"{g}.{v}.onnx"
+        msg += "".join(f"; {v} {p.stat().st_size / 1e6:.2f} MB" for v, p in files.items() if v != "fp32")
         graph_files[g] = files
         log(msg)
 
@@ -368,25 +411,38 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
     if text_encoder_from and Path(text_encoder_from).resolve() != text_dir.resolve():
         shutil.copytree(text_encoder_from, text_dir, dirs_exist_ok=True)
     elif not (text_dir / QUANTIZED_NAME).exists():
-        log("exporting all-MiniLM-L6-v2 (int8) ...")
+        log("exporting all-MiniLM-L6-v2 (8-bit) ...")
         export_text_encoder(text_dir)
     encoder = ActionEncoder(text_dir, cfg.max_action_tokens)
 
-    # 3. Start scenes, test vectors, manifest, model card.
+    # 3. Start scenes and test vectors (a reference rollout of the PyTorch model).
     scenes = render_start_scenes(cfg, out, list(scene_seeds))
-    vectors = write_test_vectors(model, out, encoder, out / scenes[0]["file"])
+    vectors, rollout = write_test_vectors(model, out, encoder, out / scenes[0]["file"])
+
+    # 4. Each reduced-precision variant replays the rollout; it ships only if close enough to fp32.
+    quality = {}
+    for v in [v for v in ("fp16", "q8", "q4") if v in variants]:
+        files = {g: f.get(v, f["fp32"]) for g, f in graph_files.items()}
+        psnr = rollout_psnr(cfg, files, encoder, rollout)
+        kept = bool(psnr >= MIN_VARIANT_PSNR)
+        quality[v] = {"psnr": float(min(psnr, 100.0)), "kept": kept, "threshold": MIN_VARIANT_PSNR}
+        log(f"{v}: rollout PSNR {psnr:.1f} dB against fp32 -> {'kept' if kept else 'dropped'}")
+        if not kept:
+            for f in graph_files.values():
+                if v in f:
+                    f.pop(v).unlink()
+    from model.cost import graph_costs
+    cost = graph_costs(model)
+    add_index_fields(out, cost=cost, variantQuality=quality)
+
+    # 5. The manifest and the model card.
     manifest = build_manifest(cfg, out, graph_files, text_dir, scenes, description or f"GLP model '{cfg.name}'",
                               eval_scores, vectors)
     (out / "manifest.json").write_text(dump_manifest(manifest))
-    if meta is not None:
-        write_model_card(out, manifest, meta)
+    from model.model_card import model_card
+    (out / "README.md").write_text(model_card(manifest, meta or {}, cost, scores, quality))
     log(f"bundle written to {out} in {time.time() - t0:.1f}s")
     return manifest
-
-
-def write_model_card(out: Path, manifest: Manifest, meta: dict) -> None:
-    from model.model_card import model_card
-    (out / "README.md").write_text(model_card(manifest, meta))
 
 
 def random_model(config: str, seed: int = 0) -> GLP:
@@ -411,17 +467,18 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="init seed for --random-init")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--text-encoder-from", type=Path, help="reuse an exported text-encoder folder")
-    ap.add_argument("--variants", default="fp32,fp16")
-    ap.add_argument("--eval", type=Path, help="scores.json from model.eval to record in the manifest")
+    ap.add_argument("--variants", default="fp32,fp16,q8,q4", help="fp32 always; fp16, q8, q4 if they keep the frames")
+    ap.add_argument("--description", default="", help="one line for the manifest and the model card")
+    ap.add_argument("--eval", type=Path, help="scores.json from model.eval to record in the manifest and model card")
     args = ap.parse_args(argv)
 
     if args.checkpoint:
         model, meta = load_checkpoint(args.checkpoint)
     else:
         model, meta = random_model(args.config, args.seed), None
-    eval_scores = json.loads(args.eval.read_text())["manifest"] if args.eval else None
+    scores = json.loads(args.eval.read_text()) if args.eval else None
     export_bundle(model, args.out, text_encoder_from=args.text_encoder_from, variants=tuple(args.variants.split(",")),
-                  meta=meta, eval_scores=eval_scores)
+                  meta=meta, scores=scores, description=args.description)
 
 
 if __name__ == "__main__":

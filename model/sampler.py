@@ -80,32 +80,41 @@ class TorchGraphs:
 
 
 class OnnxGraphs:
-    """An exported bundle's graphs on onnxruntime (CPU)."""
+    """An exported bundle's graphs on onnxruntime (CPU).
 
-    def __init__(self, bundle: Path, variant: str = "fp32", threads: int = 0):
+    `OnnxGraphs(bundle, variant)` reads the bundle's manifest; the exporter,
+    which checks graphs before any manifest exists, passes `files` (graph name
+    -> path) and the model's `cfg` instead.
+    """
+
+    def __init__(self, bundle: Path | None = None, variant: str = "fp32", threads: int = 0,
+                 files: dict[str, Path] | None = None, cfg: GLPConfig | None = None):
         import onnxruntime as ort
 
-        from model.manifest import load_manifest
-        bundle = Path(bundle)
-        m = load_manifest(bundle / "manifest.json")
-        self.manifest = m
-        self.cfg = GLPConfig(
-            name=m.name, image_size=m.video.width, fps=int(m.video.fps), chunk_frames=m.video.chunk_frames,
-            latent_channels=m.latent.channels, vae_stages=int(np.log2(m.video.width // m.latent.width)),
-            state_tokens=m.state.tokens, state_width=m.state.width, queries=m.state.queries,
-            backbone_layers=m.backbone.layers, backbone_heads=m.backbone.heads, max_turns=m.backbone.max_turns,
-            max_action_tokens=m.action_encoder.max_tokens, text_width=m.action_encoder.width,
-            denoise_steps=m.diffusion.denoise_steps, conditioning_noise=m.diffusion.conditioning_noise,
-        )
+        if files is None:
+            from model.manifest import load_manifest
+            bundle = Path(bundle)
+            m = load_manifest(bundle / "manifest.json")
+            self.manifest = m
+            cfg = GLPConfig(
+                name=m.name, image_size=m.video.width, fps=int(m.video.fps), chunk_frames=m.video.chunk_frames,
+                latent_channels=m.latent.channels, vae_stages=int(np.log2(m.video.width // m.latent.width)),
+                state_tokens=m.state.tokens, state_width=m.state.width, queries=m.state.queries,
+                backbone_layers=m.backbone.layers, backbone_heads=m.backbone.heads, max_turns=m.backbone.max_turns,
+                max_action_tokens=m.action_encoder.max_tokens, text_width=m.action_encoder.width,
+                denoise_steps=m.diffusion.denoise_steps, conditioning_noise=m.diffusion.conditioning_noise,
+            )
+            files = {}
+            for name in ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder"):
+                ref = getattr(m.graphs, name).variants
+                files[name] = bundle / (getattr(ref, variant, None) or ref.fp32).file
+        self.cfg = cfg
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
-        self.sessions = {}
-        for name in ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder"):
-            ref = getattr(m.graphs, name).variants
-            f = getattr(ref, variant, None) or ref.fp32
-            self.sessions[name] = ort.InferenceSession(str(bundle / f.file), opts, providers=["CPUExecutionProvider"])
+        self.sessions = {name: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                         for name, path in files.items()}
 
     def _run(self, name, **feeds):
         return self.sessions[name].run(None, {k: np.ascontiguousarray(v, dtype=f32) for k, v in feeds.items()})

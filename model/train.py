@@ -76,9 +76,14 @@ class AELoss(nn.Module):
         err = recon - frames
         l1 = (w * err.abs()).mean() / w.mean()
         mse = (w * err.square()).mean() / w.mean()
+        # Edges: matching image gradients keeps shapes crisp (a triangle must stay a triangle).
+        dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
+        dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
+        edges = (dx(recon) - dx(frames)).abs().mean() + (dy(recon) - dy(frames)).abs().mean()
         # A weak KL keeps the latent space smooth without blurring the objects.
         kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
-        return l1 + mse + self.kl_weight * kl, {"l1": l1.detach(), "mse": mse.detach(), "kl": kl.detach()}
+        return l1 + mse + edges + self.kl_weight * kl, {"l1": l1.detach(), "mse": mse.detach(), "edges": edges.detach(),
+                                                       "kl": kl.detach()}
 
 
 class GLPLoss(nn.Module):

@@ -19,10 +19,18 @@ export interface EngineInfo {
   f16: boolean;
 }
 
+/**
+ * Where the decoder's window lives between calls: 'gpu' (resident, the
+ * default) or 'readback' (every output copied to the CPU and uploaded again,
+ * the naive runtime the benchmark compares against).
+ */
+export type Residency = 'gpu' | 'readback';
+
 export interface InitRequest {
   manifest: Manifest;
   backend: Backend;
   variant: Variant;
+  residency?: Residency;
   /** Graph bytes by graph name (only the graphs this worker runs). */
   graphs: Record<string, Uint8Array>;
 }

@@ -48,9 +48,11 @@ class Rendering implements RenderingApi {
   private vaeEncoder!: ort.InferenceSession;
   private resident: Resident | null = null;
   private lostReason: string | null = null;
+  private readback = false;
 
   async init(req: InitRequest): Promise<EngineInfo> {
     this.manifest = req.manifest;
+    this.readback = req.residency === 'readback';
     if (req.backend === 'webgpu') {
       this.gpu = await acquireDevice((reason) => {
         this.lostReason = reason;
@@ -168,6 +170,14 @@ class Rendering implements RenderingApi {
       release(later);
       earlier = out.earlier_next;
       later = out.later_next;
+      if (this.readback) {
+        // The naive path: download both outputs now and upload them again next call.
+        const [e, l] = await Promise.all([readF32(earlier), readF32(later)]);
+        release(earlier);
+        release(later);
+        earlier = f32(e, lat);
+        later = f32(l, lat);
+      }
       callMs.push(performance.now() - t0);
     }
     this.checkDevice();

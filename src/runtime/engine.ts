@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 
 import { type Manifest, type Variant } from '../contract/manifest';
 import { graphFile } from '../loader/bundle';
-import type { Backend, ConditioningApi, EngineInfo, RenderingApi } from '../../workers/protocol';
+import type { Backend, ConditioningApi, EngineInfo, RenderingApi, Residency } from '../../workers/protocol';
 import { WorkerTimeoutError } from './errors';
 
 export interface EngineOptions {
@@ -17,6 +17,7 @@ export interface EngineOptions {
   variant: Variant;
   /** A worker call slower than this fails with WorkerTimeoutError (the engine is then restarted). */
   timeoutMs: number;
+  residency?: Residency;
 }
 
 export class Engine {
@@ -52,6 +53,7 @@ export class Engine {
             manifest: m,
             backend,
             variant,
+            residency: opts.residency,
             graphs: { decoder: bytes('decoder'), vae_decoder: bytes('vae_decoder'), vae_encoder: bytes('vae_encoder') },
           }),
           opts.timeoutMs * 4,

@@ -34,6 +34,9 @@ export interface FinishedChunk {
   frameCount: number;
   /** Milliseconds per decoder call in the phase that finished it. */
   callMs: number[];
+  /** Milliseconds of that phase's backbone turn (encoder h included) and of the VAE decode. */
+  turnMs: number;
+  vaeMs: number;
   /** When the chunk was finished (performance.now()). */
   finishedAt: number;
 }
@@ -291,6 +294,8 @@ export class Session extends EventTarget {
       height: m.video.height,
       frameCount: m.video.chunkFrames,
       callMs: res.callMs,
+      turnMs: turn.ms,
+      vaeMs: res.vaeMs,
       finishedAt: performance.now(),
     };
     this.history.push(chunk);

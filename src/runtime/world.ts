@@ -8,7 +8,7 @@ import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resol
 import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
-import type { Backend, EngineInfo, WireTensor } from '../../workers/protocol';
+import type { Backend, EngineInfo, Residency, WireTensor } from '../../workers/protocol';
 import { type Capabilities, detectCapabilities } from './capabilities';
 import { Engine } from './engine';
 import { DeviceLostError, WorkerTimeoutError, isErrorNamed } from './errors';
@@ -32,6 +32,8 @@ export interface WorldOptions {
   workerTimeoutMs?: number;
   /** Page URL to resolve `bundle` against (defaults to the document's). */
   baseUrl?: string;
+  /** 'gpu' (default): the decoder's window stays on the GPU; 'readback': the naive path, for benchmarks. */
+  residency?: Residency;
 }
 
 export interface PickedBackend {
@@ -83,6 +85,7 @@ export class World {
     readonly capabilities: Capabilities,
     private readonly timeoutMs: number,
     notices: string[],
+    private readonly residency?: Residency,
   ) {
     this.engineRef = engine;
     this.schedule = new SwinDpmSchedule(manifest.diffusion.denoiseSteps, manifest.diffusion.stateLag);
@@ -127,13 +130,13 @@ export class World {
     report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.backend} ${picked.variant}` });
     let engine: Engine;
     try {
-      engine = await Engine.start({ manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs });
+      engine = await Engine.start({ manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency });
     } catch (e) {
       if (picked.backend !== 'webgpu') throw e;
       notices.push(`WebGPU failed (${(e as Error).message}); running on the CPU (WASM)`);
       engine = await Engine.start({ manifest, files, backend: 'wasm', variant: 'fp32', timeoutMs });
     }
-    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices);
+    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
     const warm = await world.newSession({ seed: 0 });
@@ -215,7 +218,7 @@ export class World {
       let engine: Engine;
       const { backend, variant } = broken.info;
       try {
-        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs });
+        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency });
       } catch (e) {
         if (backend !== 'webgpu') throw e;
         this.notices.push(`WebGPU could not restart (${(e as Error).message}); continuing on the CPU (WASM)`);

@@ -26,7 +26,7 @@ import { Player } from '../runtime/player';
 import type { ActionReceipt, Session } from '../runtime/session';
 import type { World } from '../runtime/world';
 import { type WorldLease, leaseWorld, liveWorldCount } from './shared-worlds';
-import { shadowContent } from './template';
+import { shadowContent, shadowStyles } from './template';
 
 /**
  * What failed, in an `error` event:
@@ -152,6 +152,7 @@ export class WorldCanvasElement extends HTMLElementBase {
   constructor() {
     super();
     const root = this.attachShadow({ mode: 'open' });
+    root.adoptedStyleSheets = [shadowStyles()];
     root.append(shadowContent());
     const q = <T extends Element>(part: string) => root.querySelector<T & Element>(`[part~='${part}']`)!;
     this.els = {

@@ -54,12 +54,26 @@ const html = /* html */ `
 `;
 
 let template: HTMLTemplateElement | null = null;
+let sheet: CSSStyleSheet | null = null;
 
 /** The shadow content, parsed once per page. */
 export function shadowContent(): DocumentFragment {
   if (!template) {
     template = document.createElement('template');
-    template.innerHTML = `<style>${css}</style>${html}`;
+    template.innerHTML = html;
   }
   return template.content.cloneNode(true) as DocumentFragment;
+}
+
+/**
+ * The default styles as a constructed stylesheet, shared by every element:
+ * adopted rather than inlined, so a strict Content-Security-Policy without
+ * 'unsafe-inline' styles still applies them.
+ */
+export function shadowStyles(): CSSStyleSheet {
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+  }
+  return sheet;
 }

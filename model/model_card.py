@@ -1,0 +1,125 @@
+"""The model card (README.md) of an exported bundle: what it is, how it was
+trained (command, configuration, hardware, wall time, data seen), what its
+graphs weigh and cost, and how it scores (model.eval), written from the
+checkpoint's metadata and the evaluation's scores so it cannot drift from them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.manifest import GRAPH_NAMES, Manifest
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
+
+
+def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores: dict | None = None,
+               variant_quality: dict | None = None) -> str:
+    m = manifest
+    lines = [
+        f"# {m.name}: a GLP world model for world-canvas",
+        "",
+        m.description,
+        "",
+        "## What it simulates",
+        "",
+        f"A tabletop seen from above ({m.video.width}x{m.video.height} px, {m.video.fps:g} fps): 3 to 6 blocks, balls and",
+        "triangles in six colours. Agent actions move a named object (\"push the red block left\", \"slide the",
+        "blue ball to the top right corner\", \"move the green triangle next to the yellow cube\"); environment",
+        "actions add, remove or recolour objects and change the lighting (dim, bright, warm). Each action",
+        f"conditions one chunk of {m.video.chunk_frames} frames; with no action the world takes \"{m.action_encoder.idle_action}\".",
+        "The simulator that made its data is `model/world/` (deterministic, with held-out scenes and wordings).",
+        "",
+        "## Architecture",
+        "",
+        f"- VAE: per-frame, {m.video.width}x{m.video.height}x3 -> {m.latent.height}x{m.latent.width}x{m.latent.channels} latents.",
+        f"- Encoder h: one chunk of frames -> {m.state.tokens} state tokens of width {m.state.width}.",
+        f"- Backbone f: {m.backbone.layers}-layer causal transformer; turns of {m.backbone.turn_tokens} tokens "
+        f"([s_t, h(o)] [action] [{m.state.queries} queries]); KV cache of the last {m.backbone.max_turns} turns.",
+        f"- Decoder g: flow-matching diffusion transformer over [history frame | earlier chunk | later chunk], "
+        f"K = {m.diffusion.denoise_steps} steps per chunk, history noised to sigma {m.diffusion.conditioning_noise}.",
+        f"- Action encoder: all-MiniLM-L6-v2 ({m.action_encoder.dtype}), up to {m.action_encoder.max_tokens} tokens.",
+        "",
+        "## Graphs",
+        "",
+        "| graph | variant | size | GFLOP per call |",
+        "|---|---|---|---|",
+    ]
+    for g in GRAPH_NAMES:
+        v = getattr(m.graphs, g).variants
+        for name in ("fp32", "fp16", "q8", "q4"):
+            ref = getattr(v, name)
+            if ref:
+                flops = f"{cost[g]['flops'] / 1e9:.3f}" if cost and g in cost else "-"
+                lines.append(f"| {g} | {name} | {_mb(ref.bytes)} | {flops} |")
+    if cost and "perFrame" in cost:
+        pf = cost["perFrame"]
+        lines += ["", f"One generated frame costs {pf['flops'] / 1e9:.2f} GFLOP ({pf['decoderCallsPerChunk']} decoder "
+                  f"calls per chunk of {pf['framesPerChunk']} frames, plus one encoder, backbone and VAE decode)."]
+    if variant_quality:
+        lines += ["", "Reduced-precision variants against fp32 (the reference rollout, onnxruntime CPU):", ""]
+        for k, q in variant_quality.items():
+            lines.append(f"- {k}: {q['psnr']:.1f} dB PSNR of frames ({'shipped' if q['kept'] else 'not shipped: below ' + str(q['threshold']) + ' dB'})")
+    lines += ["", "## Training", ""]
+    if meta:
+        st = meta.get("stages", {})
+        lines += [
+            f"- Command: `{meta.get('command', '?')}`",
+            f"- Configuration: `{meta.get('config', '?')}` (model/config.py)",
+            f"- Hardware: {meta.get('hardware', '?')}",
+            f"- Wall time: {_hms(meta.get('wall_seconds', 0))} "
+            f"(autoencoder {_hms(st.get('ae', {}).get('seconds', 0))}, GLP {_hms(st.get('glp', {}).get('seconds', 0))})",
+            f"- Data seen: autoencoder {st.get('ae', {}).get('steps', 0)} steps on "
+            f"{st.get('ae', {}).get('frames', 0):,} generated frames; GLP {st.get('glp', {}).get('steps', 0)} steps on "
+            f"{st.get('glp', {}).get('episodes', 0):,} episodes ({st.get('glp', {}).get('frames', 0):,} frames), "
+            "all from training scenes and training wordings.",
+            f"- Final losses: autoencoder {st.get('ae', {}).get('final_loss', float('nan')):.4f}, "
+            f"flow matching {st.get('glp', {}).get('final_loss', float('nan')):.4f}",
+            f"- Finished: {meta.get('finished', '?')} (commit {meta.get('git') or '?'})",
+        ]
+    else:
+        lines.append("Untrained (random weights): a test bundle.")
+    lines += ["", "## Evaluation", ""]
+    if scores:
+        run = scores.get("run", {})
+        head = scores.get("manifest", {}).get("scores", {})
+        lines += [f"Held-out scenes and wordings (`{scores.get('manifest', {}).get('episodes', '?')}`), scored by "
+                  f"`{run.get('command', 'python -m model.eval')}` on {run.get('machine', '?')} "
+                  f"in {_hms(run.get('wall_seconds', 0))}. Full report: `eval/report.html`.", "",
+                  "| score | value |", "|---|---|"]
+        for k, v in head.items():
+            lines.append(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    else:
+        lines.append("Not evaluated yet: run `python -m model.eval --bundle <this folder> --out <dir>`.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    import argparse
+
+    from model.manifest import load_manifest
+    ap = argparse.ArgumentParser(description="Rewrite a bundle's model card from its checkpoint and evaluation.")
+    ap.add_argument("bundle", type=Path)
+    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--scores", type=Path)
+    args = ap.parse_args(argv)
+    import torch
+    ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    index = json.loads((args.bundle / "testvectors" / "index.json").read_text())
+    scores = json.loads(args.scores.read_text()) if args.scores else None
+    card = model_card(load_manifest(args.bundle / "manifest.json"), ck.get("meta", {}), index.get("cost"), scores,
+                      index.get("variantQuality"))
+    (args.bundle / "README.md").write_text(card)
+    print(f"wrote {args.bundle / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+/**
+ * One benchmark run in this browser: cold and warm load (with the time of
+ * each stage), time to first frame, steady generation rate, action-to-frame
+ * latency, milliseconds per decoder call and per graph, JS heap, an estimate
+ * of GPU memory, and the backend's matrix-multiply peak for the floor.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+
+import type { Variant } from '../contract/manifest';
+import { graphFile } from '../loader/bundle';
+import { type LoadStage, World } from '../index';
+import { loadTestVectors } from '../runtime/verify';
+import type { Backend, Residency } from '../../workers/protocol';
+import matmulUrl from './matmul-peak.onnx?url';
+
+export interface BenchConfig {
+  bundle: string;
+  backend: Backend;
+  variant: Variant;
+  residency: Residency;
+  /** Chunks generated for the steady-state rate. */
+  chunks: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+
+async function timedLoad(cfg: BenchConfig) {
+  const t0 = performance.now();
+  const stages: Partial<Record<LoadStage, number>> = {};
+  let fromCache = 0;
+  let total = 0;
+  const world = await World.load({
+    bundle: cfg.bundle,
+    backend: cfg.backend,
+    variant: cfg.variant,
+    residency: cfg.residency,
+    onProgress: (p) => {
+      stages[p.stage] ??= performance.now() - t0;
+      if (p.stage === 'download') {
+        fromCache = p.fromCache;
+        total = p.total;
+      }
+    },
+  });
+  return { world, ms: performance.now() - t0, stages, bytes: total, bytesFromCache: fromCache };
+}
+
+/** Achieved GFLOP/s of 1024x1024 matrix products on a backend (8 chained products per run). */
+export async function matmulPeak(backend: Backend): Promise<number> {
+  ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, import.meta.url).href };
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
+  const bytes = new Uint8Array(await (await fetch(matmulUrl)).arrayBuffer());
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
+  const n = 1024;
+  const a = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => ((i % 7) - 3) / 1000), [n, n]);
+  const b = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => ((i % 5) - 2) / 1000), [n, n]);
+  await session.run({ a, b }); // warm-up (shader compilation)
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const out = await session.run({ a, b });
+    await out.y.getData();
+    times.push(performance.now() - t0);
+  }
+  await session.release();
+  return (8 * 2 * n ** 3) / (median(times) / 1000) / 1e9;
+}
+
+export async function runBench(cfg: BenchConfig) {
+  // 1. Cold load (the driver gives each run an empty browser profile), first frame.
+  const cold = await timedLoad(cfg);
+  const world = cold.world;
+  const m = world.manifest;
+  const F = m.video.chunkFrames;
+  const t0 = performance.now();
+  const session = await world.newSession({ seed: 1 });
+  while (!session.history.length) await session.step();
+  const firstFrameMs = cold.ms + (performance.now() - t0);
+
+  // 2. Steady state: generate as fast as possible, no playback pacing.
+  const steadyStart = performance.now();
+  const chunks = [];
+  while (chunks.length < cfg.chunks) {
+    const c = await session.step();
+    if (c) chunks.push(c);
+  }
+  const steadyS = (performance.now() - steadyStart) / 1000;
+
+  // 3. Action to finished chunk: typed at a chunk boundary, until its chunk is decoded.
+  const latencies: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const r = session.act(i % 2 ? 'push the red block left' : 'slide the blue one up');
+    await session.runUntil(r.chunk);
+    latencies.push(performance.now() - t);
+  }
+
+  // 4. Each graph alone on its test-vector inputs.
+  const perGraph: Record<string, number> = {};
+  if (m.testVectors) {
+    const { index, tensor } = await loadTestVectors(world);
+    for (const g of Object.keys(index.graphs) as (keyof typeof index.graphs)[]) {
+      const feeds = Object.fromEntries(Object.entries(index.graphs[g].inputs).map(([k, key]) => [k, tensor(key)]));
+      await world.runGraph(g, feeds);
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        await world.runGraph(g, feeds);
+        times.push(performance.now() - t);
+      }
+      perGraph[g] = median(times);
+    }
+  }
+
+  // 5. Memory: the JS heap, and the GPU's share estimated from what it must hold.
+  const heapMb = ((performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? NaN) / 1048576;
+  const lat = F * m.latent.channels * m.latent.height * m.latent.width * 4;
+  const gpuWeights = world.info.backend === 'webgpu' ? Object.keys(m.graphs).reduce((s, g) => s + graphFile(m, g as never, world.info.variant).bytes, 0) : 0;
+  const gpuMbEstimate = world.info.backend === 'webgpu' ? (gpuWeights + 3 * lat) / 1048576 : 0;
+  const info = world.info;
+  world.dispose();
+
+  // 6. Warm load: the same bundle again, now from the IndexedDB cache.
+  const warm = await timedLoad(cfg);
+  warm.world.dispose();
+
+  return {
+    config: cfg,
+    backend: info.backend,
+    variant: info.variant,
+    adapter: info.adapter,
+    userAgent: navigator.userAgent,
+    coldLoadMs: cold.ms,
+    coldStagesMs: cold.stages,
+    bundleBytes: cold.bytes,
+    warmLoadMs: warm.ms,
+    warmStagesMs: warm.stages,
+    warmBytesFromCache: warm.bytesFromCache,
+    shaderWarmupMs: (cold.stages.ready ?? NaN) - (cold.stages.warmup ?? NaN),
+    firstFrameMs,
+    steadyFps: (chunks.length * F) / steadyS,
+    decoderCallMs: median(chunks.flatMap((c) => c.callMs)),
+    turnMs: median(chunks.map((c) => c.turnMs)),
+    vaeMs: median(chunks.map((c) => c.vaeMs)),
+    actionToChunkMs: median(latencies),
+    perGraphMs: perGraph,
+    heapMb,
+    gpuMbEstimate,
+  };
+}

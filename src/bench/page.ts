@@ -1,0 +1,26 @@
+/** The benchmark page: run from the form, or driven by scripts/bench.mjs through `window.worldCanvasBench`. */
+import { type BenchConfig, matmulPeak, runBench } from './bench';
+
+Object.assign(window, { worldCanvasBench: { runBench, matmulPeak } });
+
+const form = document.getElementById('form') as HTMLFormElement;
+const out = document.getElementById('out')!;
+form.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const d = new FormData(form);
+  const cfg = {
+    bundle: String(d.get('bundle')),
+    backend: d.get('backend'),
+    variant: d.get('variant'),
+    residency: d.get('residency'),
+    chunks: Number(d.get('chunks')),
+  } as BenchConfig;
+  out.textContent = 'running…';
+  try {
+    const r = await runBench(cfg);
+    out.textContent = JSON.stringify({ ...r, matmulPeakGflops: await matmulPeak(cfg.backend) }, null, 2);
+  } catch (e) {
+    out.textContent = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+});
+document.body.dataset.ready = 'true';
