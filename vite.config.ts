@@ -32,8 +32,8 @@ export default defineConfig({
   build: {
     target: 'es2022',
     sourcemap: true,
-    // The demo, and the benchmark page any browser can run on its own GPU.
-    rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
+    // The demo, the embedding example, and the benchmark page any browser can run on its own GPU.
+    rollupOptions: { input: { main: 'index.html', embed: 'embed.html', bench: 'bench.html' } },
   },
   // Browser tests (WC_TEST) run without hot reload: a page must not reload mid-test.
   server: { port: 5173, strictPort: false, hmr: !process.env.WC_TEST },

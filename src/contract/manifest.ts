@@ -7,6 +7,10 @@
  */
 import { z } from 'zod';
 
+// No generated code: zod's JIT probes `new Function`, which a strict
+// Content-Security-Policy reports as a violation (and a manifest is parsed once).
+z.config({ jitless: true });
+
 export const FORMAT = 'world-canvas-bundle';
 export const FORMAT_VERSION = 1;
 export const GRAPH_NAMES = ['vae_encoder', 'vae_decoder', 'encoder', 'backbone', 'decoder'] as const;

@@ -1,13 +1,15 @@
 /**
- * The demo page's features, in real Chromium on WebGPU (SwiftShader), with the
- * tiny bundle so each step takes seconds: the action bar and its history, quick
+ * The demo page's features, in real Chromium, with the tiny bundle so each step
+ * takes seconds (on WASM, after the first test: what is tested here is the
+ * page, and SwiftShader's software WebGPU is slow): the action bar and its history, quick
  * actions and arrow keys, pause/resume/reset, seeds and share links that
  * replay a rollout exactly, forks side by side with timelines, simulate-then-
  * act, WebM recording, and dropping in your own image.
  */
 import { type Page, expect, test } from '@playwright/test';
 
-const TINY = '/?bundle=/build/bundles/tiny/';
+const TINY = '/?bundle=/build/bundles/tiny/&backend=wasm';
+const TINY_WEBGPU = '/?bundle=/build/bundles/tiny/';
 
 async function open(page: Page, url = TINY) {
   const errors: string[] = [];
@@ -41,7 +43,7 @@ test('loading shows progress, then a backend badge and a live readout', async ({
       if (s) (window as any).noteStage(s);
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-stage'] });
   });
-  const errors = await open(page);
+  const errors = await open(page, TINY_WEBGPU);
   expect(progress).toEqual(expect.arrayContaining(['download', 'compile', 'warmup']));
   await expect(page.locator('#progress')).toBeHidden();
   await expect(page.locator('#backend')).toHaveAttribute('data-backend', 'webgpu');

@@ -62,6 +62,21 @@ test('the demo and the widget run under a strict Content-Security-Policy', async
     await page.fill('#action', 'slide the blue one up');
     await page.press('#action', 'Enter');
     await expect(page.locator('#history li').first()).not.toHaveClass(/pending/, { timeout: 180_000 });
+    // the element too: styles adopted, not inlined
+    await page.goto(`${server.url}/embed.html?bundle=${BUNDLE}&backend=wasm`);
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 120_000 });
+    const frames = await page.evaluate(
+      () =>
+        new Promise<number>((resolve) => {
+          const el = document.getElementById('world') as any;
+          let n = 0;
+          el.addEventListener('frame', () => ++n === 8 && resolve(n));
+          el.act('push the red block left');
+        }),
+    );
+    expect(frames).toBe(8);
+    const width = await page.evaluate(() => getComputedStyle((document.getElementById('world') as any).shadowRoot.querySelector('canvas')).imageRendering);
+    expect(width).toBe('pixelated');
     expect(violations).toEqual([]);
   } finally {
     await context.close();
