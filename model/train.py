@@ -24,7 +24,6 @@ import copy
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -34,7 +33,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -42,6 +40,7 @@ from tqdm import tqdm
 from model.config import GLPConfig, RunConfig, TrainConfig, get_config
 from model.data import EpisodeStream, to_float_frames
 from model.glp import GLP, count_params
+from model.machine import cpu_model
 from model.swin_dpm import sample_window_sigmas
 from model.text_encoder import export_text_encoder
 
@@ -172,15 +171,7 @@ def setup_distributed():
 def hardware_summary(world: int, device: torch.device) -> str:
     if device.type == "cuda":
         return f"{world} x {torch.cuda.get_device_name(device)}"
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{world} process(es) x {torch.get_num_threads()} CPU threads ({cpu}, {os.cpu_count()} cores)"
+    return f"{world} process(es) x {torch.get_num_threads()} CPU threads ({cpu_model()}, {os.cpu_count()} cores)"
 
 
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:

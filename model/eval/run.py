@@ -29,6 +29,7 @@ from model.eval.fidelity import detector_check, first_chunks, score_fidelity
 from model.eval.forecast import evaluate_forecast, rollout_frames
 from model.eval.reasoning import plan, stepwise
 from model.eval.samplers import Bundle, RepeatLastFrame, load_bundle
+from model.machine import cpu_model
 from model.world import read_episodes, rollout
 
 DEFAULT_EPISODES = Path(__file__).parent / "episodes" / "heldout.jsonl"
@@ -36,16 +37,8 @@ PLAN_DEPTHS = (1, 2)
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import onnxruntime
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__, "onnxruntime": onnxruntime.__version__}
 
 

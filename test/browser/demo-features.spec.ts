@@ -110,7 +110,7 @@ test('the same seed and actions replay the same rollout, also from a share link'
   expect(link).toContain('seed=5');
   expect(JSON.parse(new URL(link).searchParams.get('actions')!)).toEqual([[expect.any(Number), 'push the red block left']]);
   const other = await context.newPage();
-  await open(other, link.replace(/^https?:\/\/[^/]+/, ''));
+  await open(other, `${link.replace(/^https?:\/\/[^/]+/, '')}&backend=wasm`); // same backend: bit-identical frames
   await expect(other.locator('#action-status')).toContainText('Replaying 1 shared action');
   expect(await chunkHashes(other, 4)).toEqual(first);
   // a different seed gives a different rollout
@@ -191,6 +191,17 @@ test('drop in your own image, or be told why not', async ({ page }) => {
   await expect(page.locator('#action-status')).toContainText('could not be decoded');
   await page.setInputFiles('#image', { name: 'tiny.png', mimeType: 'image/png', buffer: Buffer.from(await tinyPng(page)) });
   await expect(page.locator('#action-status')).toContainText('at least 8x8');
+  await page.setInputFiles('#image', { name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(21 * 1024 * 1024) });
+  await expect(page.locator('#action-status')).toContainText('images up to 20 MB are accepted');
+  const clear = await page.evaluate(async () => {
+    const c = new OffscreenCanvas(64, 64);
+    const x = c.getContext('2d')!;
+    x.fillStyle = 'rgba(200, 30, 30, 1)';
+    x.fillRect(20, 20, 12, 12); // an opaque block on a transparent table
+    return Array.from(new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer()));
+  });
+  await page.setInputFiles('#image', { name: 'clear.png', mimeType: 'image/png', buffer: Buffer.from(clear) });
+  await expect(page.locator('#action-status')).toContainText('transparent areas filled with the table colour');
   // the session survives all of it
   await expect.poll(async () => (await stats(page)).chunksFinished).toBeGreaterThan(2);
 });
