@@ -265,3 +265,48 @@ class ReferenceSampler:
 def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
     """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8, rounding half up as the runtime does."""
     return np.floor(np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def main(argv=None):
+    """Roll out a checkpoint or a bundle from a start scene and save the frames as one strip."""
+    import argparse
+
+    from PIL import Image
+
+    from model.text_encoder import ActionEncoder
+    from model.world import random_scene, render
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path)
+    src.add_argument("--bundle", type=Path)
+    ap.add_argument("--text-encoder", type=Path, default=Path("build/text-encoder"))
+    ap.add_argument("--scene-seed", type=int, default=11)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--actions", nargs="*", default=["push the red block to the left", "wait", "make the lights dim"])
+    ap.add_argument("--chunks", type=int, default=None, help="default: one per action, plus two")
+    ap.add_argument("--out", type=Path, default=Path("rollout.png"))
+    args = ap.parse_args(argv)
+    if args.checkpoint:
+        from model.export import load_checkpoint
+        graphs = TorchGraphs(load_checkpoint(args.checkpoint)[0])
+        enc_dir = args.text_encoder
+    else:
+        graphs = OnnxGraphs(args.bundle)
+        enc_dir = args.bundle / "text-encoder"
+    cfg = graphs.cfg
+    start = render(random_scene(args.scene_seed), size=cfg.image_size)
+    s = ReferenceSampler(graphs, ActionEncoder(enc_dir, cfg.max_action_tokens), seed=args.seed).start(start)
+    for a in args.actions:
+        s.act(a)
+    chunks = s.run_chunks(args.chunks or len(args.actions) + 2)
+    rows = [np.concatenate([start] + list(frames_to_uint8(c.frames)), axis=1) for c in chunks]
+    pad = lambda r: np.pad(r, ((0, 0), (0, rows[0].shape[1] - r.shape[1]), (0, 0)))
+    Image.fromarray(np.concatenate([pad(r) for r in rows], axis=0)).resize(
+        (rows[0].shape[1] * 2, len(rows) * cfg.image_size * 2), Image.NEAREST).save(args.out)
+    for c in chunks:
+        print(f"chunk {c.index}: {c.action}")
+    print(f"wrote {args.out} (rows: chunks; first column: the start scene)")
+
+
+if __name__ == "__main__":
+    main()
