@@ -367,7 +367,11 @@ class Decoder(nn.Module):
         self.cfg = cfg
         D, C, p = cfg.decoder_width, cfg.latent_channels, cfg.patch_size
         Fw, Tf = cfg.window_frames, cfg.tokens_per_frame
-        self.patch_in = nn.Linear(C * p * p, D)
+        # Each frame's patch arrives beside the history frame's patch at the same
+        # place (channel concatenation, as image-to-video diffusion models take
+        # their conditioning image): copying what did not change is then a
+        # local, per-token job instead of something attention must learn.
+        self.patch_in = nn.Linear(2 * C * p * p, D)
         self.spatial_pos = nn.Parameter(torch.randn(1, 1, Tf, D) * 0.02)
         self.frame_pos = nn.Parameter(torch.randn(1, Fw, 1, D) * 0.02)  # history, earlier f0.., later f0..
         self.t_embed = nn.Sequential(nn.Linear(256, D), nn.SiLU(), nn.Linear(D, D))
@@ -421,7 +425,9 @@ class Decoder(nn.Module):
         """
         B, Fw = window.shape[:2]
         L, Q = text.shape[2], state.shape[2]
-        x = self.patch_in(self.patchify(window)) + self.spatial_pos + self.frame_pos  # (B, Fw, Tf, D)
+        patches = self.patchify(window)  # (B, Fw, Tf, C*p*p)
+        history = patches[:, :1].expand_as(patches)  # the (noised) history frame, beside every frame
+        x = self.patch_in(torch.cat([patches, history], dim=-1)) + self.spatial_pos + self.frame_pos  # (B, Fw, Tf, D)
         Tf, D = x.shape[2], x.shape[3]
         x = x.reshape(B, Fw * Tf, D)
         c = self.t_embed(timestep_embedding(frame_sigma, 256))  # (B, Fw, D)

