@@ -73,6 +73,8 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
         st = meta.get("stages", {})
         lines += [
             f"- Command: `{meta.get('command', '?')}`",
+            *[f"- Resumed at {r['stage']} step {r['step']} with: `{r['command']}`" for r in meta.get("resumes", [])],
+            *([f"- Autoencoder taken from {meta['vae_from']}"] if meta.get("vae_from") else []),
             f"- Configuration: `{meta.get('config', '?')}` (model/config.py)",
             f"- Hardware: {meta.get('hardware', '?')}",
             f"- Wall time: {_hms(meta.get('wall_seconds', 0))} "

@@ -230,8 +230,23 @@ class Run:
         self.ema.load_state_dict(ck["ema"])
         self.stage, self.step, self.meta = ck["stage"], ck["step"], ck["meta"]
         self._opt_state = ck.get("opt")
+        # The card must show every command that shaped the weights, not just the first one.
+        self.meta.setdefault("resumes", []).append(
+            {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "stage": self.stage, "step": self.step})
         if self.main:
+            self.trim_log()
             print(f"resumed {path} at stage {self.stage}, step {self.step}")
+
+    def trim_log(self):
+        """Drop loss-log lines written after the checkpoint we resume from: those steps run again."""
+        log = self.out / "log.jsonl"
+        if not log.exists():
+            return
+        order = {"ae": 0, "glp": 1, "done": 1}  # a finished run stopped at its last GLP step
+        here = (order.get(self.stage, 0), self.step)
+        kept = [ln for ln in log.read_text().splitlines()
+                if ln.strip() and (order.get(json.loads(ln).get("stage"), 0), json.loads(ln).get("step", 0)) <= here]
+        log.write_text("".join(ln + "\n" for ln in kept))
 
     def init_vae(self, path: Path):
         """Start from another run's finished autoencoder (stage 1), and train stage 2 only.

@@ -34,12 +34,19 @@ def test_two_stages_then_resume(tmp_path, text_encoder_dir):
     assert model.vae.latent_scale.item() != 1.0  # measured after stage 1
     assert meta["stages"]["glp"]["episodes"] == 3 * 2  # steps x glp_batch
     assert "CPU" in meta["hardware"] and meta["command"].startswith("python -m model.train")
+    # a run killed after its last checkpoint logged steps it will run again: resuming drops them
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps({"stage": "glp", "step": 4, "loss": 9.0}) + "\n")
     # resume a finished run with more steps: it continues where it stopped
     r = train(out, "--resume", "--text-encoder", str(text_encoder_dir), "--set", "ae_steps=4", "glp_steps=5",
               "log_every=1")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resumed" in r.stdout
     assert [x["step"] for x in rows(out) if x["stage"] == "glp"] == [1, 2, 3, 4, 5]
+    assert 9.0 not in [x["loss"] for x in rows(out)]
+    _, meta = load_checkpoint(out / "glp.pt")
+    assert [(r["stage"], r["step"]) for r in meta["resumes"]] == [("done", 3)]
+    assert "glp_steps=5" in meta["resumes"][0]["command"]
 
 
 def test_ddp_through_torchrun(tmp_path, text_encoder_dir):
