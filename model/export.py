@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -175,6 +176,7 @@ def to_nbits(src: Path, dst: Path, bits: int) -> bool:
     symmetric): activations stay fp32. False when the graph has no MatMul to
     quantize (the convolutional VAE), and nothing is written."""
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # one line per node otherwise
     q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=bits, block_size=32, is_symmetric=True)
     q.process()
     if not any(n.op_type == "MatMulNBits" for n in q.model.model.graph.node):
@@ -377,7 +379,7 @@ def load_checkpoint(path: Path) -> tuple[GLP, dict]:
 
 def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = None, variants=("fp32", "fp16"),
                   scene_seeds=(11, 23, 37, 41), description: str = "", meta: dict | None = None,
-                  scores: dict | None = None, log=print) -> Manifest:
+                  scores: dict | None = None, card_notes: str = "", log=print) -> Manifest:
     """Write a bundle. `scores` is model.eval's scores.json: its "manifest" block
     goes into manifest.json, the rest into the model card."""
     eval_scores = scores.get("manifest") if scores else None
@@ -440,7 +442,7 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
                               eval_scores, vectors)
     (out / "manifest.json").write_text(dump_manifest(manifest))
     from model.model_card import model_card
-    (out / "README.md").write_text(model_card(manifest, meta or {}, cost, scores, quality))
+    (out / "README.md").write_text(model_card(manifest, meta or {}, cost, scores, quality, card_notes))
     log(f"bundle written to {out} in {time.time() - t0:.1f}s")
     return manifest
 
@@ -470,6 +472,7 @@ def main(argv=None):
     ap.add_argument("--variants", default="fp32,fp16,q8,q4", help="fp32 always; fp16, q8, q4 if they keep the frames")
     ap.add_argument("--description", default="", help="one line for the manifest and the model card")
     ap.add_argument("--eval", type=Path, help="scores.json from model.eval to record in the manifest and model card")
+    ap.add_argument("--card-notes", type=Path, help="markdown for the model card's Limitations section")
     args = ap.parse_args(argv)
 
     if args.checkpoint:
@@ -477,8 +480,15 @@ def main(argv=None):
     else:
         model, meta = random_model(args.config, args.seed), None
     scores = json.loads(args.eval.read_text()) if args.eval else None
+    report = args.eval.parent / "report.html" if args.eval else None
+    if scores and report.exists():  # the HTML report travels with the bundle, where the manifest points
+        scores["manifest"]["report"] = "eval/report.html"
     export_bundle(model, args.out, text_encoder_from=args.text_encoder_from, variants=tuple(args.variants.split(",")),
-                  meta=meta, scores=scores, description=args.description)
+                  meta=meta, scores=scores, description=args.description,
+                  card_notes=args.card_notes.read_text() if args.card_notes else "")
+    if scores and report.exists():
+        (args.out / "eval").mkdir(exist_ok=True)
+        shutil.copyfile(report, args.out / "eval" / "report.html")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ def _hms(seconds: float) -> str:
 
 
 def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores: dict | None = None,
-               variant_quality: dict | None = None) -> str:
+               variant_quality: dict | None = None, notes: str = "") -> str:
+    """`notes`: markdown from the people who trained it (what falls short and why), appended as its own section."""
     m = manifest
     lines = [
         f"# {m.name}: a GLP world model for world-canvas",
@@ -93,15 +94,39 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
     if scores:
         run = scores.get("run", {})
         head = scores.get("manifest", {}).get("scores", {})
+        m = run.get("machine", {})
+        machine = (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, onnxruntime {m.get('onnxruntime', '?')}"
+                   if isinstance(m, dict) else str(m))
         lines += [f"Held-out scenes and wordings (`{scores.get('manifest', {}).get('episodes', '?')}`), scored by "
-                  f"`{run.get('command', 'python -m model.eval')}` on {run.get('machine', '?')} "
-                  f"in {_hms(run.get('wall_seconds', 0))}. Full report: `eval/report.html`.", "",
-                  "| score | value |", "|---|---|"]
+                  f"`{run.get('command', 'python -m model.eval')}` on {machine} "
+                  f"in {_hms(run.get('wall_time_s', 0))}. Full report: `eval/report.html`.", ""]
+        lines += _aims_table(head)
+        lines += ["", "Every headline score:", "", "| score | value |", "|---|---|"]
         for k, v in head.items():
             lines.append(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
     else:
         lines.append("Not evaluated yet: run `python -m model.eval --bundle <this folder> --out <dir>`.")
+    if notes.strip():
+        lines += ["", "## Limitations", "", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+# The aims of the evaluation (PAN's three dimensions on held-out scenes and wordings).
+AIMS = [("agent fidelity", "agent_fidelity", 0.90), ("environment fidelity", "environment_fidelity", 0.80),
+        ("step-wise choice (4 options)", "stepwise_accuracy", 0.95), ("consistency over 64 chunks", "consistency_64", 0.95),
+        ("planning success relative to the oracle", "planning_relative", 0.80)]
+
+
+def _aims_table(head: dict) -> list[str]:
+    rows = ["| aim | target | this model | repeat last frame | no Swin-DPM window | met |", "|---|---|---|---|---|---|"]
+    for label, key, target in AIMS:
+        if key not in head:
+            continue
+        def f(k):
+            return f"{head[k]:.3f}" if k in head else "-"
+        rows.append(f"| {label} | {target:.2f} | {f(key)} | {f('baseline_repeat_' + key)} | "
+                    f"{f('baseline_no_window_' + key)} | {'yes' if head[key] >= target else '**no**'} |")
+    return rows
 
 
 def main(argv=None):
@@ -112,13 +137,14 @@ def main(argv=None):
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--scores", type=Path)
+    ap.add_argument("--notes", type=Path, help="markdown appended as the card's Limitations section")
     args = ap.parse_args(argv)
     import torch
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     index = json.loads((args.bundle / "testvectors" / "index.json").read_text())
     scores = json.loads(args.scores.read_text()) if args.scores else None
     card = model_card(load_manifest(args.bundle / "manifest.json"), ck.get("meta", {}), index.get("cost"), scores,
-                      index.get("variantQuality"))
+                      index.get("variantQuality"), args.notes.read_text() if args.notes else "")
     (args.bundle / "README.md").write_text(card)
     print(f"wrote {args.bundle / 'README.md'}")
 

@@ -20,6 +20,7 @@ learns on the embeddings it will be given in the browser.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,7 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> Path:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # one line per node otherwise
     from transformers import BertModel
 
     src = source_dir()

@@ -41,7 +41,10 @@ const machine = {
 
 console.log('building the app (vite build) ...');
 execSync('npx vite build --logLevel warn', { stdio: 'inherit' });
-const server = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// vite itself, not through npx: killing npx would leave vite running and this script waiting on it
+const server = spawn(process.execPath, ['node_modules/vite/bin/vite.js', 'preview', '--port', String(port), '--strictPort'], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 process.on('exit', () => server.kill());
 await new Promise((resolve) => server.stdout.on('data', (d) => String(d).includes('localhost') && resolve()));
 const base = `http://localhost:${port}`;
