@@ -393,15 +393,17 @@ async function main(): Promise<void> {
   });
   els.record.addEventListener('click', async () => {
     els.record.disabled = true;
-    setStatus('Recording…');
+    const chunks = demo.active.session.history.slice();
+    const { fps, framesPerChunk } = { fps: world.manifest.video.fps, framesPerChunk: chunks[0]?.frameCount ?? 0 };
+    setStatus(`Recording ${chunks.length} chunks (${((chunks.length * framesPerChunk) / fps).toFixed(0)} s of video, played in real time)…`);
     try {
-      const blob = await recordWebM(demo.active.session.history, world.manifest.video.fps);
+      const blob = await recordWebM(chunks, fps);
       if (els.download.href) URL.revokeObjectURL(els.download.href);
       els.download.href = URL.createObjectURL(blob);
       els.download.download = `world-canvas-${demo.active.session.sceneId}-seed${demo.active.session.seed}.webm`;
       els.download.hidden = false;
       els.download.dataset.bytes = String(blob.size);
-      setStatus(`Recorded ${demo.active.session.history.length} chunks (${(blob.size / 1024).toFixed(0)} KB).`);
+      setStatus(`Recorded ${chunks.length} chunks (${(blob.size / 1024).toFixed(0)} KB).`);
     } catch (e) {
       setStatus(describeError(e), true);
     } finally {

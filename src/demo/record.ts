@@ -8,7 +8,10 @@ import type { FinishedChunk } from '../runtime/session';
 
 const TYPES = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'];
 
-export async function recordWebM(chunks: readonly FinishedChunk[], fps: number, scale = 4): Promise<Blob> {
+export async function recordWebM(live: readonly FinishedChunk[], fps: number, scale = 4): Promise<Blob> {
+  // The chunks finished so far: a session's history grows while it plays, and
+  // iterating the live array would record for as long as generation keeps up.
+  const chunks = live.slice();
   if (!chunks.length) throw new RangeError('nothing to record yet: no chunk is finished');
   if (typeof MediaRecorder === 'undefined') throw new Error('this browser cannot record video (no MediaRecorder)');
   const mimeType = TYPES.find((t) => MediaRecorder.isTypeSupported(t));

@@ -54,7 +54,7 @@ export async function prepareImage(
   }
   if (source.size === 0) throw new ImageInputError('The image file is empty.');
   if (source.size > MAX_IMAGE_BYTES) {
-    throw new ImageInputError(`The image is ${(source.size / 1e6).toFixed(1)} MB; images up to ${MAX_IMAGE_BYTES / 1e6} MB are accepted.`);
+    throw new ImageInputError(`The image is ${(source.size / 2 ** 20).toFixed(1)} MB; images up to ${MAX_IMAGE_BYTES / 2 ** 20} MB are accepted.`);
   }
   let bitmap: ImageBitmap;
   try {

@@ -13,7 +13,7 @@ test('an action typed in the demo produces new frames, on WebGPU', async ({ page
 
   const canvasHash = () =>
     page.evaluate(() => {
-      const c = document.getElementById('view') as HTMLCanvasElement;
+      const c = document.querySelector('.branch[data-active] canvas') as HTMLCanvasElement; // the active branch's view
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
       let h = 0;
       for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0;
