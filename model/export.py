@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import shutil
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch.nn as nn
 from model.config import GLPConfig, get_config
 from model.glp import GLP
 from model.manifest import FORMAT, FORMAT_VERSION, GRAPH_NAMES, Manifest, dump_manifest
+from model.quantize import matmul_nbits
 from model.swin_dpm import schedule_vectors, noise_vectors
 from model.text_encoder import QUANTIZED_NAME, TOKENIZER_FILES, ActionEncoder, export_text_encoder
 
@@ -169,20 +169,6 @@ def to_fp16(src: Path, dst: Path) -> None:
     # Inputs and outputs stay fp32 so the runtime feeds every variant the same tensors.
     m16 = convert_float_to_float16(m, keep_io_types=True)
     onnx.save_model(m16, str(dst))
-
-
-def to_nbits(src: Path, dst: Path, bits: int) -> bool:
-    """Weight-only quantization of the matrix products (MatMulNBits, blocks of 32,
-    symmetric): activations stay fp32. False when the graph has no MatMul to
-    quantize (the convolutional VAE), and nothing is written."""
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # one line per node otherwise
-    q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=bits, block_size=32, is_symmetric=True)
-    q.process()
-    if not any(n.op_type == "MatMulNBits" for n in q.model.model.graph.node):
-        return False
-    q.model.save_model_to_file(str(dst), use_external_data_format=False)
-    return True
 
 
 QUANT_BITS = {"q8": 8, "q4": 4}
@@ -402,7 +388,7 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
             files["fp16"] = out / "graphs" / f"{g}.fp16.onnx"
             to_fp16(p32, files["fp16"])
         for v, bits in QUANT_BITS.items():
-            if v in variants and to_nbits(p32, out / "graphs" / f"{g}.{v}.onnx", bits):
+            if v in variants and matmul_nbits(p32, out / "graphs" / f"{g}.{v}.onnx", bits):
                 files[v] = out / "graphs" / f"{g}.{v}.onnx"
         msg += "".join(f"; {v} {p.stat().st_size / 1e6:.2f} MB" for v, p in files.items() if v != "fp32")
         graph_files[g] = files
@@ -481,12 +467,13 @@ def main(argv=None):
         model, meta = random_model(args.config, args.seed), None
     scores = json.loads(args.eval.read_text()) if args.eval else None
     report = args.eval.parent / "report.html" if args.eval else None
-    if scores and report.exists():  # the HTML report travels with the bundle, where the manifest points
+    ship_report = report is not None and report.exists()
+    if ship_report:  # the HTML report travels with the bundle, where the manifest points
         scores["manifest"]["report"] = "eval/report.html"
     export_bundle(model, args.out, text_encoder_from=args.text_encoder_from, variants=tuple(args.variants.split(",")),
                   meta=meta, scores=scores, description=args.description,
                   card_notes=args.card_notes.read_text() if args.card_notes else "")
-    if scores and report.exists():
+    if ship_report:
         (args.out / "eval").mkdir(exist_ok=True)
         shutil.copyfile(report, args.out / "eval" / "report.html")
 

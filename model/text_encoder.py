@@ -20,7 +20,6 @@ learns on the embeddings it will be given in the browser.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -42,12 +41,11 @@ def source_dir() -> Path:
 
 def export_text_encoder(out_dir: Path, opset: int = 17) -> Path:
     """Export MiniLM to ONNX (fp32 -> int8) in transformers.js's local layout."""
-    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # one line per node otherwise
     from transformers import BertModel
+
+    from model.quantize import matmul_nbits
 
     src = source_dir()
     out_dir = Path(out_dir)
@@ -76,9 +74,8 @@ def export_text_encoder(out_dir: Path, opset: int = 17) -> Path:
         opset_version=opset, dynamo=False,
     )
     nbits = out_dir / "onnx" / "model.nbits.tmp.onnx"
-    q = MatMulNBitsQuantizer(onnx.load(str(fp32)), bits=8, block_size=32, is_symmetric=True)
-    q.process()
-    q.model.save_model_to_file(str(nbits), use_external_data_format=False)
+    if not matmul_nbits(fp32, nbits, bits=8):
+        raise RuntimeError("the exported MiniLM graph has no MatMul to quantize: the export went wrong")
     quantize_dynamic(str(nbits), str(out_dir / QUANTIZED_NAME), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
     fp32.unlink()
     nbits.unlink()
