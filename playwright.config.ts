@@ -1,5 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
+import chromiumFlags from './test/browser/chromium-flags.json';
+
 /**
  * Browser tests in Debian's Chromium (CHROMIUM_PATH to use another), headless,
  * WebGPU through SwiftShader. The dev server serves the demo, the harness page
@@ -20,16 +22,7 @@ export default defineConfig({
     trace: 'off',
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--enable-unsafe-webgpu',
-        '--enable-features=Vulkan',
-        '--use-webgpu-adapter=swiftshader',
-        '--no-sandbox',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
+      args: chromiumFlags,
     },
   },
   webServer: {

@@ -7,11 +7,13 @@
  *
  *   npm run bench -- [--bundle models/tabletop/] [--chunks 8] [--only webgpu,wasm]
  */
-import { execSync, spawn } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 import { chromium } from 'playwright-core';
+
+import { chromiumArgs, chromiumPath, startVite } from './browser.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1] ?? '']] : acc), []),
@@ -20,7 +22,6 @@ const bundle = args.bundle ?? 'models/tabletop/';
 const chunks = Number(args.chunks ?? 8);
 const only = (args.only ?? 'webgpu,wasm').split(',');
 const port = Number(args.port ?? 4180);
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 function sh(cmd) {
   try {
@@ -41,18 +42,13 @@ const machine = {
 
 console.log('building the app (vite build) ...');
 execSync('npx vite build --logLevel warn', { stdio: 'inherit' });
-// vite itself, not through npx: killing npx would leave vite running and this script waiting on it
-const server = spawn(process.execPath, ['node_modules/vite/bin/vite.js', 'preview', '--port', String(port), '--strictPort'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-process.on('exit', () => server.kill());
-await new Promise((resolve) => server.stdout.on('data', (d) => String(d).includes('localhost') && resolve()));
+const server = await startVite(['preview', '--port', String(port), '--strictPort']);
 const base = `http://localhost:${port}`;
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   headless: true,
-  args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader', '--no-sandbox', '--disable-background-networking', '--enable-precise-memory-info'],
+  args: [...chromiumArgs, '--enable-precise-memory-info'],
 });
 
 async function inPage(fn, arg) {

@@ -6,11 +6,12 @@
  *
  *   npm run screenshot -- [--bundle /models/tabletop/] [--scene scene-0] [--actions 'a|b|c'] [--out docs/demo.png] [--backend wasm]
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { chromium } from 'playwright-core';
+
+import { chromiumArgs, chromiumPath, startVite } from './browser.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1] ?? '']] : acc), []),
@@ -23,18 +24,12 @@ const port = Number(args.port ?? 4190);
 const scene = args.scene ?? 'scene-0';
 const actions = (args.actions ?? 'push the yellow cube to the right|make the lights warm|move the green ball to the top left corner').split('|');
 
-// vite itself, not through npx: killing npx would leave vite running and this script waiting on it
-const server = spawn(process.execPath, ['node_modules/vite/bin/vite.js', '--port', String(port), '--strictPort'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, WC_TEST: '1' },
-});
-process.on('exit', () => server.kill());
-await new Promise((resolve) => server.stdout.on('data', (d) => String(d).includes('localhost') && resolve()));
+const server = await startVite(['--port', String(port), '--strictPort'], { WC_TEST: '1' });
 
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  executablePath: chromiumPath,
   headless: true,
-  args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader', '--no-sandbox', '--disable-background-networking'],
+  args: chromiumArgs,
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1180, height: 560 } });

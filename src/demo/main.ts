@@ -393,17 +393,18 @@ async function main(): Promise<void> {
   });
   els.record.addEventListener('click', async () => {
     els.record.disabled = true;
-    const chunks = demo.active.session.history.slice();
-    const { fps, framesPerChunk } = { fps: world.manifest.video.fps, framesPerChunk: chunks[0]?.frameCount ?? 0 };
-    setStatus(`Recording ${chunks.length} chunks (${((chunks.length * framesPerChunk) / fps).toFixed(0)} s of video, played in real time)…`);
+    const { history } = demo.active.session;
+    const count = history.length; // recordWebM takes the chunks finished now; later ones are not recorded
+    const { fps, chunkFrames } = world.manifest.video;
+    setStatus(`Recording ${count} chunks (${((count * chunkFrames) / fps).toFixed(0)} s of video, played in real time)…`);
     try {
-      const blob = await recordWebM(chunks, fps);
+      const blob = await recordWebM(history, fps);
       if (els.download.href) URL.revokeObjectURL(els.download.href);
       els.download.href = URL.createObjectURL(blob);
       els.download.download = `world-canvas-${demo.active.session.sceneId}-seed${demo.active.session.seed}.webm`;
       els.download.hidden = false;
       els.download.dataset.bytes = String(blob.size);
-      setStatus(`Recorded ${chunks.length} chunks (${(blob.size / 1024).toFixed(0)} KB).`);
+      setStatus(`Recorded ${count} chunks (${(blob.size / 1024).toFixed(0)} KB).`);
     } catch (e) {
       setStatus(describeError(e), true);
     } finally {
