@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+
 import { defineConfig } from '@playwright/test';
 
-import chromiumFlags from './test/browser/chromium-flags.json';
+// Shared with scripts/browser.mjs (bench, screenshot); read as text: Node's ESM loader wants an import attribute for JSON.
+const chromiumFlags: string[] = JSON.parse(readFileSync('test/browser/chromium-flags.json', 'utf8'));
 
 /**
  * Browser tests in Debian's Chromium (CHROMIUM_PATH to use another), headless,
