@@ -102,13 +102,20 @@ class TrainConfig:
     ae_batch: int = 32
     ae_lr: float = 1e-3
     # Stage 2: joint GLP training (encoder, backbone, queries, decoder).
-    glp_steps: int = 2000  # the shipped tabletop model: about 2h10m on 2 CPU cores with stage 1
+    glp_steps: int = 2000  # about 2h10m on 2 CPU cores with stage 1 (the shipped model trained on past this)
     glp_batch: int = 8
     glp_lr: float = 4e-4
     episode_chunks: int = 6  # chunks per training sequence (turns unrolled)
     warmup_steps: int = 200
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    # Flow-matching loss weight of latent cells that change from the history
+    # frame (moving, appearing, recoloured objects) relative to static ones.
+    # Objects are a tenth of a frame, so an unweighted loss is mostly table and
+    # the decoder learns to copy the history frame long before it learns to
+    # act (public/models/tabletop/README.md, Limitations, has the measured
+    # effect); 1.0 is the plain loss.
+    motion_weight: float = 10.0
     ema_decay: float = 0.999
     log_every: int = 25
     checkpoint_every: int = 250

@@ -85,7 +85,9 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
             f"{st.get('glp', {}).get('episodes', 0):,} episodes ({st.get('glp', {}).get('frames', 0):,} frames), "
             "all from training scenes and training wordings.",
             f"- Final losses: autoencoder {st.get('ae', {}).get('final_loss', float('nan')):.4f}, "
-            f"flow matching {st.get('glp', {}).get('final_loss', float('nan')):.4f}",
+            f"flow matching {st.get('glp', {}).get('final_loss', float('nan')):.4f}"
+            + (f" (changed latent cells weighted x{st['glp']['motion_weight']:g})"
+               if st.get("glp", {}).get("motion_weight", 1.0) != 1.0 else ""),
             f"- Finished: {meta.get('finished', '?')} (commit {meta.get('git') or '?'})",
         ]
     else:

@@ -8,10 +8,12 @@ Stage 1 trains the VAE alone (reconstruction), then measures the latent scale.
 Stage 2 freezes the VAE and trains encoder h, backbone f (with its learned
 queries) and decoder g jointly, with the decoder's flow-matching loss only
 (generative supervision: every latent transition must be realisable in
-pixels). The backbone is unrolled over the turns of each episode, teacher
-forced on ground-truth frames with the runtime's two-chunk state lag, and the
-decoder sees windows noised as Causal Swin-DPM sees them at inference
-(earlier chunk sigma ~ U[0, 0.5], later = that + 0.5; a first chunk ~ U[0, 1]).
+pixels), in which latent cells that change from the history frame weigh
+`motion_weight` times more than static table. The backbone is unrolled over
+the turns of each episode, teacher forced on ground-truth frames with the
+runtime's two-chunk state lag, and the decoder sees windows noised as Causal
+Swin-DPM sees them at inference (earlier chunk sigma ~ U[0, 0.5], later =
+that + 0.5; a first chunk ~ U[0, 1]).
 
 The run folder holds `ckpt.pt` (resumable: `--resume`), `log.jsonl` (losses),
 and at the end `glp.pt` (EMA weights, config, and the facts the model card
@@ -85,12 +87,22 @@ class AELoss(nn.Module):
                                                        "kl": kl.detach()}
 
 
+def change_weights(chunk: torch.Tensor, history: torch.Tensor, motion_weight: float,
+                   threshold: float = 0.25) -> torch.Tensor:
+    """Per-cell loss weights (N, F, 1, h, w): `motion_weight` where a chunk's latent
+    differs from the history frame's (mean |diff| over channels above `threshold`,
+    in unit-variance latent units), 1 elsewhere."""
+    diff = (chunk - history[:, None]).abs().mean(dim=2, keepdim=True)
+    return 1.0 + (motion_weight - 1.0) * (diff > threshold).float()
+
+
 class GLPLoss(nn.Module):
-    def __init__(self, model: GLP, windows_per_episode: int):
+    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float = 1.0):
         super().__init__()
         self.model = model
         self.encoder, self.backbone, self.decoder = model.encoder, model.backbone, model.decoder
         self.k = windows_per_episode
+        self.motion_weight = motion_weight
 
     def forward(self, frames_u8, text, text_mask):
         """frames_u8 (B, 1 + n*F, H, W, 3); text (B, n, L, 384); text_mask (B, n, L)."""
@@ -144,8 +156,13 @@ class GLPLoss(nn.Module):
         v = self.decoder(window, frame_sigma, present, text2, mask2, state2)
 
         # 4. Flow matching: v = noise - data on both chunks; never on the history frame.
-        loss_l = (v[:, 1 + Fc:] - (n_l - later)).square().mean(dim=(1, 2, 3, 4))
-        loss_e = (v[:, 1:1 + Fc] - (n_e - earlier)).square().mean(dim=(1, 2, 3, 4)) * present
+        #    Cells that change from the history frame weigh `motion_weight` (normalised per window).
+        w_l = change_weights(later, history, self.motion_weight)
+        w_e = change_weights(earlier, history, self.motion_weight)
+        err_l = (v[:, 1 + Fc:] - (n_l - later)).square() * w_l
+        err_e = (v[:, 1:1 + Fc] - (n_e - earlier)).square() * w_e
+        loss_l = err_l.mean(dim=(1, 2, 3, 4)) / w_l.mean(dim=(1, 2, 3, 4))
+        loss_e = err_e.mean(dim=(1, 2, 3, 4)) / w_e.mean(dim=(1, 2, 3, 4)) * present
         loss = (loss_l.sum() + loss_e.sum()) / (len(t) + present.sum())
         return loss, {"later": loss_l.mean().detach(), "earlier": (loss_e.sum() / present.sum().clamp(min=1)).detach()}
 
@@ -361,11 +378,14 @@ class Run:
         self.model.vae.load_state_dict(self.ema.vae.state_dict())
         self.model.vae.requires_grad_(False).eval()
         params = [p for n, p in self.model.named_parameters() if not n.startswith("vae.")]
-        loss_mod = GLPLoss(self.model, windows_per_episode=self.args.windows)
+        loss_mod = GLPLoss(self.model, windows_per_episode=self.args.windows, motion_weight=tc.motion_weight)
 
         def batch_fn(wrapped, b):
             return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device))
 
+        # The card must say which loss its final value is (the weighted one is not comparable to the plain one).
+        self.meta["stages"].setdefault("glp", {"steps": 0, "seconds": 0.0, "episodes": 0, "frames": 0})
+        self.meta["stages"]["glp"]["motion_weight"] = tc.motion_weight
         self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
                          n_chunks=tc.episode_chunks, batch=tc.glp_batch)
 

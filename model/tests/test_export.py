@@ -114,3 +114,23 @@ def test_long_actions_are_truncated_to_max_tokens(text_encoder_dir):
     enc = ActionEncoder(text_encoder_dir, 8)
     ids, mask = enc.tokenize("push the red block all the way to the far left edge of the table please")
     assert len(ids) == 8 and mask.sum() == 8 and ids[-1] == 102
+
+
+def test_model_card_reports_training_and_which_loss(tiny_bundle):
+    from model.model_card import model_card
+    out, _ = tiny_bundle
+    manifest = load_manifest(out / "manifest.json")
+    meta = {"command": "python -m model.train --config cpu --out runs/a", "config": "cpu", "hardware": "2 cores",
+            "wall_seconds": 3720.0,
+            "resumes": [{"stage": "done", "step": 2000, "command": "python -m model.train --resume --set glp_steps=9"}],
+            "stages": {"ae": {"steps": 5, "seconds": 60.0, "frames": 90, "final_loss": 0.5},
+                       "glp": {"steps": 9, "seconds": 3660.0, "episodes": 72, "frames": 900, "final_loss": 0.25,
+                               "motion_weight": 10.0}}}
+    card = model_card(manifest, meta, notes="It does not move things yet.")
+    assert "- Resumed at done step 2000 with: `python -m model.train --resume --set glp_steps=9`" in card
+    assert "Wall time: 1h 02m" in card
+    assert "flow matching 0.2500 (changed latent cells weighted x10)" in card
+    assert card.rstrip().endswith("## Limitations\n\nIt does not move things yet.")
+    meta["stages"]["glp"]["motion_weight"] = 1.0
+    assert "flow matching 0.2500\n" in model_card(manifest, meta)  # the plain loss needs no label
+    assert "Untrained (random weights)" in model_card(manifest, {})

@@ -60,3 +60,16 @@ def test_ddp_through_torchrun(tmp_path, text_encoder_dir):
     _, meta = load_checkpoint(out / "glp.pt")
     assert meta["hardware"].startswith("2 process(es)")
     assert meta["stages"]["glp"]["episodes"] == 2 * 2 * 2  # steps x batch x ranks
+
+
+def test_change_weights_pick_out_what_moved():
+    from model.train import change_weights
+    history = torch.zeros(2, 4, 8, 8)
+    chunk = torch.zeros(2, 3, 4, 8, 8)
+    chunk[0, 1, :, 2:4, 5] = 1.0  # an object appears in frame 1 of window 0, all channels
+    chunk[1, :, 0, 0, 0] = 0.5    # one channel of one cell: mean |diff| 0.125, under the threshold
+    w = change_weights(chunk, history, motion_weight=10.0)
+    assert w.shape == (2, 3, 1, 8, 8)
+    assert w[0, 1, 0, 2:4, 5].eq(10.0).all() and w[0, 1].sum() == 62 + 20
+    assert w[0, 0].eq(1.0).all() and w[1].eq(1.0).all()
+    assert change_weights(chunk, history, motion_weight=1.0).eq(1.0).all()  # the plain loss
