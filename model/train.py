@@ -97,7 +97,7 @@ def change_weights(chunk: torch.Tensor, history: torch.Tensor, motion_weight: fl
 
 
 class GLPLoss(nn.Module):
-    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float = 1.0):
+    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float):
         super().__init__()
         self.model = model
         self.encoder, self.backbone, self.decoder = model.encoder, model.backbone, model.decoder
@@ -157,12 +157,12 @@ class GLPLoss(nn.Module):
 
         # 4. Flow matching: v = noise - data on both chunks; never on the history frame.
         #    Cells that change from the history frame weigh `motion_weight` (normalised per window).
-        w_l = change_weights(later, history, self.motion_weight)
-        w_e = change_weights(earlier, history, self.motion_weight)
-        err_l = (v[:, 1 + Fc:] - (n_l - later)).square() * w_l
-        err_e = (v[:, 1:1 + Fc] - (n_e - earlier)).square() * w_e
-        loss_l = err_l.mean(dim=(1, 2, 3, 4)) / w_l.mean(dim=(1, 2, 3, 4))
-        loss_e = err_e.mean(dim=(1, 2, 3, 4)) / w_e.mean(dim=(1, 2, 3, 4)) * present
+        def flow_loss(v_chunk, data, noise):  # per window
+            w = change_weights(data, history, self.motion_weight)
+            return ((v_chunk - (noise - data)).square() * w).mean(dim=(1, 2, 3, 4)) / w.mean(dim=(1, 2, 3, 4))
+
+        loss_l = flow_loss(v[:, 1 + Fc:], later, n_l)
+        loss_e = flow_loss(v[:, 1:1 + Fc], earlier, n_e) * present
         loss = (loss_l.sum() + loss_e.sum()) / (len(t) + present.sum())
         return loss, {"later": loss_l.mean().detach(), "earlier": (loss_e.sum() / present.sum().clamp(min=1)).detach()}
 
@@ -295,7 +295,8 @@ class Run:
                           prefetch_factor=4 if self.args.workers > 0 else None)
 
     def train_stage(self, name: str, loss_mod: nn.Module, params, steps: int, lr: float, batch_fn, n_chunks: int,
-                    batch: int):
+                    batch: int, record: dict | None = None):
+        """`record`: facts about this stage's training the card reports beside its steps and time."""
         tc = self.tc
         wrapped = DDP(loss_mod) if self.world > 1 else loss_mod
         self.opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
@@ -304,6 +305,7 @@ class Run:
             self._opt_state = None
         data = iter(self.loader(n_chunks, batch))
         stage_meta = self.meta["stages"].setdefault(name, {"steps": 0, "seconds": 0.0, "episodes": 0, "frames": 0})
+        stage_meta.update(record or {})
         bar = tqdm(total=steps, initial=self.step, desc=name, disable=not self.main, dynamic_ncols=True)
         t_last, ema_loss = time.time(), None
         while self.step < steps:
@@ -384,10 +386,8 @@ class Run:
             return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device))
 
         # The card must say which loss its final value is (the weighted one is not comparable to the plain one).
-        self.meta["stages"].setdefault("glp", {"steps": 0, "seconds": 0.0, "episodes": 0, "frames": 0})
-        self.meta["stages"]["glp"]["motion_weight"] = tc.motion_weight
         self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
-                         n_chunks=tc.episode_chunks, batch=tc.glp_batch)
+                         n_chunks=tc.episode_chunks, batch=tc.glp_batch, record={"motion_weight": tc.motion_weight})
 
     def fit(self):
         t0 = time.time()

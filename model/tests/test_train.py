@@ -33,6 +33,7 @@ def test_two_stages_then_resume(tmp_path, text_encoder_dir):
     model, meta = load_checkpoint(out / "glp.pt")
     assert model.vae.latent_scale.item() != 1.0  # measured after stage 1
     assert meta["stages"]["glp"]["episodes"] == 3 * 2  # steps x glp_batch
+    assert meta["stages"]["glp"]["motion_weight"] == 10.0  # the card names the loss its final value is
     assert "CPU" in meta["hardware"] and meta["command"].startswith("python -m model.train")
     # a run killed after its last checkpoint logged steps it will run again: resuming drops them
     with open(out / "log.jsonl", "a") as f:
