@@ -22,8 +22,9 @@ export class Renderer {
   private playing = false;
   private raf = 0;
   private nextAt = 0;
-  private waiters: (() => void)[] = [];
-  /** Called after each frame is drawn. */
+  /** Generators waiting for room: each wakes when fewer than `below` frames wait (or playback stops). */
+  private waiters: { below: number; resolve: () => void }[] = [];
+  /** Called after each frame is drawn: the frame is on screen. */
   onFrame: ((f: ShownFrame) => void) | null = null;
   /** Frames drawn so far. */
   shown = 0;
@@ -57,10 +58,23 @@ export class Renderer {
     return this.queue.length;
   }
 
-  /** Resolves when fewer than `n` frames are waiting. */
+  /**
+   * Resolves when fewer than `n` frames are waiting (at once if that is
+   * already so, or when playback is paused or the queue cleared). This is
+   * what paces generation: a generator that awaits it before each chunk runs
+   * only as far ahead of the screen as `n` frames.
+   */
   whenBufferedBelow(n: number): Promise<void> {
     if (this.queue.length < n || !this.playing) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => this.waiters.push({ below: n, resolve }));
+  }
+
+  /** Wake the waiters that now have room (all of them when `all`). */
+  private wake(all = false): void {
+    const ready = this.waiters.filter((w) => all || this.queue.length < w.below);
+    if (!ready.length) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
   }
 
   play(): void {
@@ -70,15 +84,16 @@ export class Renderer {
     const tick = (now: number) => {
       if (!this.playing) return;
       if (this.queue.length && now >= this.nextAt) {
+        const period = 1000 / this.fps;
+        // Keep the cadence through a late animation frame, but after a wait for frames
+        // (more than a period late) start it again: never burst to catch up.
+        if (now - this.nextAt > period) this.nextAt = now;
         const { chunk, frame } = this.queue.shift()!;
         this.draw(chunk.rgba, frame * this.width * this.height * 4);
         this.shown++;
         this.onFrame?.({ chunk: chunk.index, frame, action: chunk.action, at: now });
-        // Keep the cadence, but never try to catch up a backlog of missed frames.
-        this.nextAt = Math.max(this.nextAt + 1000 / this.fps, now - 1000 / this.fps);
-        const w = this.waiters;
-        this.waiters = [];
-        w.forEach((r) => r());
+        this.nextAt += period;
+        this.wake();
       }
       this.raf = requestAnimationFrame(tick);
     };
@@ -88,12 +103,11 @@ export class Renderer {
   pause(): void {
     this.playing = false;
     cancelAnimationFrame(this.raf);
-    const w = this.waiters;
-    this.waiters = [];
-    w.forEach((r) => r());
+    this.wake(true);
   }
 
   clear(): void {
     this.queue = [];
+    this.wake(true);
   }
 }

@@ -1,16 +1,24 @@
 /**
- * Keeps a renderer fed: runs a session's phases while fewer than
- * `aheadFrames` frames wait to be shown, so generation runs just ahead of
- * playback and a new action is not stuck behind a long backlog.
+ * Keeps a renderer fed, paced by what is shown: a session's next phase runs
+ * only when fewer than `aheadFrames` frames wait to be shown. With the
+ * default (one chunk), the lookahead is fixed: the window's two chunks in the
+ * decoder, plus at most one finished chunk waiting behind the one on screen.
+ * So an action typed at any moment goes into the next chunk not yet started,
+ * however long the page has been open, and a page left idle generates only
+ * what it shows ("wait" chunks still play).
  */
 import type { Renderer } from '../render/renderer';
 import { CancelledError } from './errors';
-import type { Session } from './session';
+import type { FinishedChunk, Session } from './session';
 
 export class Player {
   private running = false;
   private loop: Promise<void> | null = null;
   onError: ((e: unknown) => void) | null = null;
+  /** Called with each chunk handed to the renderer (made, not yet shown). */
+  onChunk: ((c: FinishedChunk) => void) | null = null;
+  /** Frames handed to the renderer so far. */
+  made = 0;
 
   constructor(
     public session: Session,
@@ -42,12 +50,17 @@ export class Player {
 
   private async run(): Promise<void> {
     while (this.running) {
+      // Wait for room on screen: this is what keeps generation from running ahead of the display.
       await this.renderer.whenBufferedBelow(this.aheadFrames);
       if (!this.running) break;
       const session = this.session;
       try {
         const chunk = await session.step();
-        if (chunk && session === this.session && this.running) this.renderer.push(chunk);
+        if (chunk && session === this.session && this.running) {
+          this.renderer.push(chunk);
+          this.made += chunk.frameCount;
+          this.onChunk?.(chunk);
+        }
       } catch (e) {
         if (e instanceof CancelledError) continue;
         this.running = false;
