@@ -8,6 +8,12 @@ export interface Capabilities {
   /** The adapter offers shader-f16 (fp16 graphs can run on the GPU). */
   readonly shaderF16: boolean;
   readonly adapter: string | null;
+  /**
+   * Why the adapter is a software fallback (it reports isFallbackAdapter, or it is a
+   * known CPU rasteriser such as SwiftShader or llvmpipe), or null for a real GPU.
+   * Such an adapter is far slower than WASM, so 'auto' does not pick it.
+   */
+  readonly softwareAdapter: string | null;
   /** Why WebGPU is not used, when it is not. */
   readonly webgpuUnavailableReason: string | null;
   /** SharedArrayBuffer is usable: WASM may run multi-threaded. */
@@ -31,17 +37,36 @@ async function detect(): Promise<Capabilities> {
   };
   const gpu = (globalThis.navigator as Navigator & { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) {
-    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, webgpuUnavailableReason: 'this browser has no WebGPU' });
+    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: 'this browser has no WebGPU' });
   }
   try {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
-      return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, webgpuUnavailableReason: 'no WebGPU adapter (GPU blocklisted or disabled)' });
+      return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: 'no WebGPU adapter (GPU blocklisted or disabled)' });
     }
     const info = adapter.info;
     const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-    return Object.freeze({ ...base, webgpu: true, shaderF16: adapter.features.has('shader-f16'), adapter: name, webgpuUnavailableReason: null });
+    const fallback = info?.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+    return Object.freeze({
+      ...base,
+      webgpu: true,
+      shaderF16: adapter.features.has('shader-f16'),
+      adapter: name,
+      softwareAdapter: softwareAdapterReason(name, fallback),
+      webgpuUnavailableReason: null,
+    });
   } catch (e) {
-    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, webgpuUnavailableReason: `WebGPU failed: ${(e as Error).message}` });
+    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: `WebGPU failed: ${(e as Error).message}` });
   }
+}
+
+/** CPU rasterisers that WebGPU implementations fall back to (Chromium's SwiftShader, Mesa's llvmpipe/lavapipe, Windows' WARP). */
+const SOFTWARE_ADAPTERS = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|\bwarp\b/i;
+
+/** Why an adapter is a software fallback, or null for a real GPU. */
+export function softwareAdapterReason(name: string, isFallbackAdapter: boolean): string | null {
+  const known = SOFTWARE_ADAPTERS.exec(name)?.[0];
+  if (known) return `${known}, a software rasteriser`;
+  if (isFallbackAdapter) return 'the browser reports it as a fallback adapter';
+  return null;
 }

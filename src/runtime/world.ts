@@ -18,7 +18,11 @@ import { Session, type SessionOptions, type SessionStart } from './session';
 export interface WorldOptions {
   /** Bundle folder (or its manifest.json), resolved against the page. */
   bundle: string;
-  /** 'auto' (default): WebGPU when an adapter exists, else WASM. */
+  /**
+   * 'auto' (default): WebGPU on a GPU adapter; WASM without one, or when the only
+   * adapter is a software fallback (SwiftShader and the like: far slower than WASM).
+   * 'webgpu' or 'wasm' force one.
+   */
   backend?: 'auto' | Backend;
   /** 'auto' (default): fp16 where the adapter has shader-f16 and the bundle has it, else fp32. */
   variant?: 'auto' | Variant;
@@ -43,15 +47,25 @@ export interface PickedBackend {
   reason: string | null;
 }
 
-/** WebGPU when possible; fp16 only with shader-f16 and an fp16 export; WASM runs fp32. */
+/**
+ * WebGPU on a GPU; WASM without one, or when the only adapter is a software
+ * fallback (unless WebGPU is asked for); fp16 only with shader-f16 and an fp16
+ * export; WASM runs fp32.
+ */
 export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions = { bundle: '' }): PickedBackend {
   let reason: string | null = null;
   let backend: Backend;
   if (want.backend === 'wasm') {
     backend = 'wasm';
     reason = 'WASM was requested';
+  } else if (caps.webgpu && caps.softwareAdapter && want.backend !== 'webgpu') {
+    backend = 'wasm';
+    reason =
+      `running on the CPU (WASM): the only WebGPU adapter (${caps.adapter}) is not a GPU (${caps.softwareAdapter}) ` +
+      'and runs the model far slower than WASM; ask for backend=webgpu to use it anyway';
   } else if (caps.webgpu) {
     backend = 'webgpu';
+    if (caps.softwareAdapter) reason = `WebGPU as requested, on a software adapter (${caps.softwareAdapter}): expect it to be slow`;
   } else {
     backend = 'wasm';
     reason = `running on the CPU (WASM): ${caps.webgpuUnavailableReason ?? 'WebGPU is unavailable'}`;
@@ -64,7 +78,10 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
     variant = 'fp16';
   } else {
     variant = 'fp32';
-    if (backend === 'webgpu' && has('fp16') && !caps.shaderF16) reason = 'fp32 graphs: this GPU has no shader-f16';
+    if (backend === 'webgpu' && has('fp16') && !caps.shaderF16) {
+      const f32 = 'fp32 graphs: this GPU has no shader-f16';
+      reason = reason ? `${reason}; ${f32}` : f32;
+    }
   }
   return { backend, variant, reason };
 }

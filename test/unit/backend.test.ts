@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { validateManifest } from '../../src/contract/manifest';
-import type { Capabilities } from '../../src/runtime/capabilities';
+import { type Capabilities, softwareAdapterReason } from '../../src/runtime/capabilities';
 import { pickBackend } from '../../src/runtime/world';
 
 const m = validateManifest(JSON.parse(readFileSync(new URL('../vectors/manifest-valid.json', import.meta.url), 'utf8')));
@@ -10,6 +10,7 @@ const caps = (over: Partial<Capabilities>): Capabilities => ({
   webgpu: true,
   shaderF16: true,
   adapter: 'test',
+  softwareAdapter: null,
   webgpuUnavailableReason: null,
   crossOriginIsolated: false,
   hardwareConcurrency: 2,
@@ -40,5 +41,30 @@ describe('pickBackend', () => {
   it('honours explicit requests', () => {
     expect(pickBackend(m, caps({}), { bundle: '', backend: 'wasm' }).backend).toBe('wasm');
     expect(pickBackend(m, caps({}), { bundle: '', variant: 'fp32' }).variant).toBe('fp32');
+  });
+
+  it('does not pick a software fallback adapter over WASM, and says why and how to force it', () => {
+    const sw = caps({ adapter: 'google swiftshader SwiftShader Device (Subzero)', shaderF16: false, softwareAdapter: 'swiftshader, a software rasteriser' });
+    const p = pickBackend(m, sw);
+    expect(p.backend).toBe('wasm');
+    expect(p.variant).toBe('fp32');
+    expect(p.reason).toContain('SwiftShader Device');
+    expect(p.reason).toContain('not a GPU');
+    expect(p.reason).toContain('backend=webgpu');
+    // asked for, it is used, with a warning
+    const forced = pickBackend(m, sw, { bundle: '', backend: 'webgpu' });
+    expect(forced.backend).toBe('webgpu');
+    expect(forced.reason).toMatch(/software adapter.*slow.*shader-f16/);
+  });
+});
+
+describe('softwareAdapterReason', () => {
+  it('knows the CPU rasterisers by name, and trusts isFallbackAdapter', () => {
+    expect(softwareAdapterReason('google swiftshader SwiftShader Device (Subzero)', false)).toMatch(/swiftshader/i);
+    expect(softwareAdapterReason('mesa llvmpipe', false)).toMatch(/llvmpipe/);
+    expect(softwareAdapterReason('Microsoft Basic Render Driver', false)).toMatch(/basic render/i);
+    expect(softwareAdapterReason('some vendor', true)).toMatch(/fallback/);
+    expect(softwareAdapterReason('nvidia ampere NVIDIA GeForce RTX 3080', false)).toBeNull();
+    expect(softwareAdapterReason('apple metal-3 Apple M2', false)).toBeNull();
   });
 });
