@@ -27,8 +27,12 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (url.origin !== scope.origin) return;
   if (req.mode === 'navigate') {
-    // The page: fresh when online, the cached shell when not (query strings carry share links).
-    event.respondWith(fetch(req).catch(() => caches.match(scope.href)));
+    // A page: fresh when online; offline, that same page from the cache (query strings carry
+    // share links and options), never another one in its place. The root is index.html.
+    const page = url.pathname === scope.pathname ? scope.href : new URL(url.pathname, scope).href;
+    event.respondWith(
+      fetch(req).catch(async () => (await caches.match(page, { ignoreSearch: true })) ?? Response.error()),
+    );
     return;
   }
   if (urls.includes(url.href)) {

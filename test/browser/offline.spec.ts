@@ -29,6 +29,10 @@ test('load once, go offline, reload, and act', async ({ browser }) => {
     await page.press('#action', 'Enter');
     await expect.poll(() => page.evaluate(() => (window as any).worldCanvasStats.chunksFinished), { timeout: 120_000 }).toBeGreaterThan(before + 2);
     await expect(page.locator('#history li').first()).not.toHaveClass(/pending/, { timeout: 120_000 });
+    // each precached page answers for itself offline: the embedding example, not the demo
+    await page.goto(`${server.url}/embed.html?bundle=${BUNDLE}&backend=wasm`);
+    await expect(page.locator('h1')).toHaveText('Embedding world-canvas');
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 120_000 });
   } finally {
     await context.close();
     await server.close();
