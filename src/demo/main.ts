@@ -45,18 +45,53 @@ const els = {
   planResults: $<HTMLDivElement>('plan-results'),
 };
 
-/** Live figures, also read by the browser tests. */
+/** Live figures of the active branch, also read by the browser tests. */
 const stats = {
   framesShown: 0,
+  /** Frames generated (handed to the display), all branches. */
+  framesMade: 0,
   chunksFinished: 0,
+  /** Frames shown per second, measured over the last seconds. */
   fps: 0,
+  /** Frames generated per second, measured over the last seconds. */
+  madeFps: 0,
+  /** Frames of the active branch waiting to be shown. */
+  buffered: 0,
+  /** Wall time of the active branch's recent phases (one chunk each), ms, newest last. */
+  phaseMs: [] as number[],
+  /** From act() to the action's first frame on screen, for the last action shown. */
   lastLatencyMs: null as number | null,
+  /** Actions whose first frame is on screen: chunk, text and latency. */
+  shown: [] as { chunk: number; text: string; latencyMs: number | null }[],
   errors: [] as string[],
   branches: 0,
 };
 Object.assign(window, { worldCanvasStats: stats });
 
 const COLOURS = ['red', 'green', 'blue', 'yellow', 'purple', 'orange'];
+
+/** The objects of a bundle scene, from its title ("yellow cube, green ball"); none for an image of your own. */
+function sceneObjects(title: string | undefined): string[] {
+  return (title ?? '').split(',').map((s) => s.trim()).filter((s) => /^[a-z]+ [a-z]+$/.test(s));
+}
+
+/** Events per second over the last `windowMs` (frames shown, frames made). */
+class RateMeter {
+  private readonly events: { at: number; n: number }[] = [];
+  constructor(private readonly windowMs = 4000) {}
+  add(at: number, n = 1): number {
+    this.events.push({ at, n });
+    while (this.events.length > 1 && at - this.events[0].at > this.windowMs) this.events.shift();
+    return this.rate(at);
+  }
+  /** Per second, counting the events after the first in the window (the first opens it). */
+  rate(now = performance.now()): number {
+    const e = this.events.filter((x) => now - x.at <= this.windowMs);
+    if (e.length < 2) return 0;
+    const span = Math.max(now, e.at(-1)!.at) - e[0].at;
+    return span > 0 ? (e.slice(1).reduce((a, x) => a + x.n, 0) * 1000) / span : 0;
+  }
+}
 
 function showProgress(p: LoadProgress): void {
   const bar = els.progress.querySelector<HTMLDivElement>('.bar')!;
@@ -93,7 +128,10 @@ class Branch {
   readonly player: Player;
   readonly timeline: HTMLInputElement;
   readonly pending = new Map<number, number>(); // chunk -> act() time
-  private readonly frameTimes: number[] = [];
+  /** The newest chunk whose first frame is on screen (-1: none yet). */
+  lastShown = -1;
+  private readonly shownRate = new RateMeter();
+  private readonly madeRate = new RateMeter();
   private readonly onChunk = () => this.chunkFinished();
 
   constructor(
@@ -116,7 +154,12 @@ class Branch {
     this.player = new Player(session, this.renderer);
     this.player.onError = (e) => {
       setStatus(describeError(e), true);
-      if (demo.active === this) els.play.textContent = 'Resume';
+      demo.syncPlayButton();
+    };
+    this.player.onChunk = (c) => {
+      stats.framesMade += c.frameCount;
+      this.madeRate.add(performance.now(), c.frameCount);
+      if (this.demo.active === this) stats.phaseMs = this.player.phaseMs.slice(-32);
     };
     this.renderer.onFrame = (f) => this.frameShown(f);
     session.addEventListener('chunk', this.onChunk);
@@ -132,6 +175,7 @@ class Branch {
     s.addEventListener('chunk', this.onChunk);
     this.player.setSession(s);
     this.pending.clear();
+    this.lastShown = s.history.at(-1)?.index ?? -1; // what was finished before is not waited for
     this.updateTimeline();
   }
 
@@ -154,11 +198,14 @@ class Branch {
     const h = this.session.history;
     const i = Number(this.timeline.value);
     if (!h.length) return;
+    if (this.demo.active !== this) this.demo.activate(this); // the branch being scrubbed is the one the controls act on
     if (i >= h.length - 1) {
       this.player.play();
+      this.demo.syncPlayButton();
       return;
     }
     this.player.pause();
+    this.demo.syncPlayButton();
     const c = h[i];
     this.renderer.draw(c.rgba, (c.frameCount - 1) * c.width * c.height * 4);
     this.card.querySelector('.chunk-label')!.textContent = `chunk ${c.index}: ${c.action}`;
@@ -170,20 +217,36 @@ class Branch {
     return h[Math.min(Number(this.timeline.value), h.length - 1)];
   }
 
+  /** A frame is on screen: count it; at a chunk's first frame, its action is shown. */
   private frameShown(f: ShownFrame): void {
-    if (this.demo.active !== this) return;
-    stats.framesShown++;
-    this.frameTimes.push(f.at);
-    while (this.frameTimes.length && f.at - this.frameTimes[0] > 2000) this.frameTimes.shift();
-    const n = this.frameTimes.length;
-    stats.fps = n > 1 ? ((n - 1) * 1000) / (f.at - this.frameTimes[0]) : 0;
-    if (f.frame === 0 && this.pending.has(f.chunk)) {
-      stats.lastLatencyMs = f.at - this.pending.get(f.chunk)!;
-      this.pending.delete(f.chunk);
-      els.history.querySelector(`li[data-chunk="${f.chunk}"]`)?.classList.remove('pending');
+    const fps = this.shownRate.add(f.at);
+    const active = this.demo.active === this;
+    if (f.frame === 0) {
+      this.lastShown = f.chunk;
+      const actedAt = this.pending.get(f.chunk);
+      const entry = this.session.log.findLast((e) => e.chunk === f.chunk);
+      const idle = this.demo.world.manifest.actionEncoder.idleAction;
+      if (actedAt !== undefined || (entry && (entry.id !== null || entry.action !== idle))) {
+        const latencyMs = actedAt !== undefined ? f.at - actedAt : null;
+        for (const c of this.pending.keys()) if (c <= f.chunk) this.pending.delete(c);
+        if (active) {
+          if (latencyMs !== null) stats.lastLatencyMs = latencyMs;
+          stats.shown.push({ chunk: f.chunk, text: f.action, latencyMs });
+        }
+      }
+      if (active) {
+        for (const li of els.history.querySelectorAll<HTMLLIElement>('li.pending')) {
+          if (Number(li.dataset.chunk) <= f.chunk) li.classList.remove('pending');
+        }
+      }
     }
-    els.readout.textContent = `${stats.fps.toFixed(1)} fps · chunk ${f.chunk}${
-      stats.lastLatencyMs !== null ? ` · action→frame ${Math.round(stats.lastLatencyMs)} ms` : ''
+    if (!active) return;
+    stats.framesShown++;
+    stats.fps = fps;
+    stats.madeFps = this.madeRate.rate(f.at);
+    stats.buffered = this.renderer.buffered;
+    els.readout.textContent = `made ${stats.madeFps.toFixed(1)} fps · shown ${fps.toFixed(1)} fps · chunk ${f.chunk}${
+      stats.lastLatencyMs !== null ? ` · action→screen ${Math.round(stats.lastLatencyMs)} ms` : ''
     }`;
   }
 
@@ -197,12 +260,17 @@ class Branch {
 class Demo {
   readonly branches: Branch[] = [];
   active!: Branch;
+  /** Bumped by every start: plans and results of an older start are stale. */
+  generation = 0;
 
   constructor(readonly world: World) {}
 
   async start(scene: { sceneId?: string; image?: { planar: Float32Array; rgba: Uint8ClampedArray } }, seed: number) {
+    this.generation++;
     for (const b of this.branches.splice(0)) b.dispose();
     els.history.replaceChildren();
+    els.planResults.replaceChildren(); // results of another scene or seed mean nothing here
+    els.shareLink.hidden = true;
     const session = await this.world.newSession({ ...scene, seed });
     const b = this.add(session, 'main');
     b.player.play();
@@ -222,8 +290,13 @@ class Demo {
   activate(b: Branch): void {
     this.active = b;
     for (const x of this.branches) x.card.toggleAttribute('data-active', x === b);
-    els.play.textContent = b.player.playing ? 'Pause' : 'Resume';
+    this.syncPlayButton();
     this.renderHistory();
+  }
+
+  /** The Play button says what it will do for the active branch. */
+  syncPlayButton(): void {
+    if (this.active) els.play.textContent = this.active.player.playing ? 'Pause' : 'Resume';
   }
 
   async fork(from: Branch): Promise<void> {
@@ -261,10 +334,12 @@ class Demo {
 
   renderHistory(): void {
     const s = this.active.session;
+    const shown = this.active.lastShown;
     const idle = this.world.manifest.actionEncoder.idleAction;
+    // Pending until the action's first frame is on screen (not when its chunk is generated).
     const items: { chunk: number; text: string; pending: boolean }[] = s.log
       .filter((e) => e.action !== idle || e.id !== null)
-      .map((e) => ({ chunk: e.chunk, text: e.action, pending: e.chunk > s.lastFinished }));
+      .map((e) => ({ chunk: e.chunk, text: e.action, pending: e.chunk > shown }));
     for (const u of s.upcoming) if (u.id !== null || u.text !== idle) items.push({ chunk: u.chunk, text: u.text, pending: true });
     els.history.replaceChildren(
       ...items.map((i) => {
@@ -276,7 +351,8 @@ class Demo {
         return li;
       }),
     );
-    els.history.lastElementChild?.scrollIntoView({ block: 'nearest' });
+    // Scroll the list itself, never the page (scrollIntoView would push the canvas off screen).
+    els.history.scrollTop = els.history.scrollHeight;
   }
 
   refreshGoalBranches(): void {
@@ -305,15 +381,48 @@ async function main(): Promise<void> {
   world.onRestart(() => showBackend(true));
 
   for (const s of world.scenes) els.scene.append(new Option(s.title, s.id));
-  if (shared.record.scene && world.scenes.some((s) => s.id === shared.record.scene)) els.scene.value = shared.record.scene;
+  let replay = shared.record.actions ?? [];
+  if (shared.record.scene && !world.scenes.some((s) => s.id === shared.record.scene)) {
+    const ids = world.scenes.map((s) => s.id).join(', ');
+    setStatus(
+      shared.record.scene === 'image'
+        ? `This link was made from an image of its own, which links cannot carry; showing ${world.scenes[0].id} without its actions.`
+        : `This bundle has no scene "${shared.record.scene}" (it has ${ids}); showing ${world.scenes[0].id} without the link's actions.`,
+      true,
+    );
+    replay = []; // actions meant for another start scene would not replay the rollout
+  } else if (shared.record.scene) els.scene.value = shared.record.scene;
   if (shared.record.seed !== undefined) els.seed.value = String(shared.record.seed);
-  for (const c of COLOURS) els.object.append(new Option(c, c));
 
   const demo = new Demo(world);
-  const seed = () => Math.max(0, Math.trunc(Number(els.seed.value) || 0));
-  const session = await demo.start({ sceneId: els.scene.value }, seed());
-  for (const [chunk, text] of shared.record.actions ?? []) session.actAt(chunk, text);
-  if (shared.record.actions?.length) setStatus(`Replaying ${shared.record.actions.length} shared actions.`);
+  // The seed in use: a value the session cannot take is refused and the field goes back to it.
+  let seedInUse = shared.record.seed ?? 0;
+  const seedFromField = (): number | null => {
+    const raw = els.seed.value.trim();
+    const n = Number(raw);
+    if (raw !== '' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff) return (seedInUse = n);
+    setStatus(`Seed "${raw}" is not a whole number from 0 to 4294967295; keeping seed ${seedInUse}.`, true);
+    els.seed.value = String(seedInUse);
+    return null;
+  };
+
+  /** Object picker, placeholder and Simulate defaults name what is in the scene shown. */
+  const defaultsTouched = new Set<HTMLElement>();
+  for (const el of [els.candidates, els.goalText]) el.addEventListener('input', () => defaultsTouched.add(el));
+  const objectsForScene = (sceneId: string) => {
+    const objs = sceneObjects(world.scenes.find((s) => s.id === sceneId)?.title);
+    const names = objs.length ? objs : COLOURS.map((c) => `${c} one`); // an image of your own: by colour
+    els.object.replaceChildren(...names.map((o) => new Option(o, o)));
+    const [a, b = a] = names;
+    els.action.placeholder = `push the ${a} left`;
+    els.goalText.placeholder = `move the ${b} to the top left corner`;
+    if (!defaultsTouched.has(els.candidates)) els.candidates.value = [`push the ${a} left`, `push the ${a} right`, `slide the ${b} up`, 'wait'].join('\n');
+  };
+  objectsForScene(els.scene.value);
+
+  const session = await demo.start({ sceneId: els.scene.value }, seedInUse);
+  for (const [chunk, text] of replay) session.actAt(chunk, text);
+  if (replay.length) setStatus(`Replaying ${replay.length} shared action${replay.length === 1 ? '' : 's'}.`);
 
   // Actions: the bar, the quick buttons, the arrow keys.
   els.form.addEventListener('submit', (ev) => {
@@ -321,7 +430,7 @@ async function main(): Promise<void> {
     demo.act(els.action.value);
     if (!els.status.classList.contains('error')) els.action.value = '';
   });
-  const move = (dir: string) => demo.act(`push the ${els.object.value} one ${dir}`);
+  const move = (dir: string) => demo.act(`push the ${els.object.value} ${dir}`);
   document.querySelectorAll<HTMLButtonElement>('[data-move]').forEach((b) => b.addEventListener('click', () => move(b.dataset.move!)));
   document.querySelectorAll<HTMLButtonElement>('[data-action]').forEach((b) => b.addEventListener('click', () => demo.act(b.dataset.action!)));
   document.addEventListener('keydown', (ev) => {
@@ -336,10 +445,13 @@ async function main(): Promise<void> {
 
   // Playback, reset, scenes, images, seeds.
   els.play.addEventListener('click', () => {
-    const p = demo.active.player;
-    if (p.playing) p.pause();
-    else p.play();
-    els.play.textContent = p.playing ? 'Pause' : 'Resume';
+    const b = demo.active;
+    if (b.player.playing) b.player.pause();
+    else {
+      b.timeline.value = b.timeline.max; // resuming a scrubbed branch goes back to live
+      b.player.play();
+    }
+    demo.syncPlayButton();
   });
   els.reset.addEventListener('click', () => {
     const b = demo.active;
@@ -350,14 +462,20 @@ async function main(): Promise<void> {
     demo.renderHistory();
     setStatus('Reset to the start scene (same seed).');
   });
-  const restart = () => void demo.start({ sceneId: els.scene.value }, seed()).catch((e) => setStatus(describeError(e), true));
+  const restart = () => {
+    const seed = seedFromField();
+    if (seed === null) return;
+    objectsForScene(els.scene.value);
+    void demo.start({ sceneId: els.scene.value }, seed).catch((e) => setStatus(describeError(e), true));
+  };
   els.scene.addEventListener('change', restart);
   els.seed.addEventListener('change', restart);
   const useImage = async (file: File) => {
     try {
       const { width, height } = world.manifest.video;
       const img = await prepareImage(file, width, height);
-      await demo.start({ image: img, sceneId: 'image' }, seed());
+      objectsForScene('image');
+      await demo.start({ image: img, sceneId: 'image' }, seedInUse);
       setStatus(img.notes.length ? `Your image: ${img.notes.join(', ')}.` : 'Your image is the start scene.');
     } catch (e) {
       setStatus(describeError(e), true);
@@ -380,6 +498,11 @@ async function main(): Promise<void> {
   // Share and record.
   els.share.addEventListener('click', async () => {
     const r = demo.active.session.replayRecord;
+    if (!world.scenes.some((s) => s.id === r.scene)) {
+      els.shareLink.hidden = true;
+      setStatus('No link for a rollout from your own image: a link carries the scene by name, not the image. Record WebM to share it.', true);
+      return;
+    }
     const link = encodeShare({ bundle, ...r }, location.href);
     els.shareLink.hidden = false;
     els.shareLink.value = link;
@@ -421,6 +544,7 @@ async function main(): Promise<void> {
   els.simulate.addEventListener('click', async () => {
     const candidates = els.candidates.value.split('\n').map((s) => s.trim()).filter(Boolean);
     const b = demo.active;
+    const generation = demo.generation;
     els.simulate.disabled = true;
     els.planResults.replaceChildren();
     setStatus(`Simulating ${candidates.length} candidates…`);
@@ -438,6 +562,10 @@ async function main(): Promise<void> {
         goal = { rgba: c.rgba.slice((c.frameCount - 1) * n) };
       }
       const ranked = await b.session.plan(goal, candidates);
+      if (generation !== demo.generation || !demo.branches.includes(b)) {
+        setStatus('The scene changed while simulating: those results are dropped.', true);
+        return;
+      }
       ranked.forEach((r, i) => {
         const card = document.createElement('div');
         card.className = `candidate${i === 0 ? ' best' : ''}`;
@@ -449,6 +577,11 @@ async function main(): Promise<void> {
         const take = document.createElement('button');
         take.textContent = 'Take';
         take.addEventListener('click', () => {
+          // Only on the branch it was simulated from, while it is on screen: never a hidden one.
+          if (generation !== demo.generation || !demo.branches.includes(b)) {
+            els.planResults.replaceChildren();
+            return setStatus('That simulation was of a scene no longer shown; simulate again.', true);
+          }
           b.setSession(r.branch);
           b.renderer.clear();
           for (const c of r.branch.history.slice(-1)) b.renderer.push(c);
@@ -484,6 +617,8 @@ main().catch((e: unknown) => {
   els.progress.hidden = true;
   els.notice.hidden = false;
   els.notice.textContent = msg;
+  els.backend.textContent = 'not loaded';
+  els.backend.dataset.backend = 'error';
   document.body.dataset.ready = 'error';
   console.error(e);
 });

@@ -19,6 +19,8 @@ export class Player {
   onChunk: ((c: FinishedChunk) => void) | null = null;
   /** Frames handed to the renderer so far. */
   made = 0;
+  /** Wall time of each recent phase (one chunk each), ms, newest last (at most 64). */
+  readonly phaseMs: number[] = [];
 
   constructor(
     public session: Session,
@@ -55,7 +57,10 @@ export class Player {
       if (!this.running) break;
       const session = this.session;
       try {
+        const t0 = performance.now();
         const chunk = await session.step();
+        this.phaseMs.push(performance.now() - t0);
+        if (this.phaseMs.length > 64) this.phaseMs.shift();
         if (chunk && session === this.session && this.running) {
           this.renderer.push(chunk);
           this.made += chunk.frameCount;

@@ -27,7 +27,11 @@ export interface FinishedChunk {
   action: string;
   /** F x H x W x 4 bytes. */
   rgba: Uint8ClampedArray;
-  /** F x 3 x H x W floats in [0, 1]. */
+  /**
+   * F x 3 x H x W floats in [0, 1]. Kept for the newest chunks only: in
+   * `Session.history`, older chunks keep their RGBA bytes and have empty
+   * `frames`, so a long timeline costs a quarter of the memory.
+   */
   frames: Float32Array;
   width: number;
   height: number;
@@ -97,7 +101,7 @@ export class Session extends EventTarget {
   readonly queue: ActionQueue;
   /** Which action conditioned each enqueued chunk. */
   readonly log: ActionLogEntry[] = [];
-  /** Finished chunks, oldest first (at most historyLimit). */
+  /** Finished chunks, oldest first (at most historyLimit); all but the newest two keep only their RGBA bytes. */
   readonly history: FinishedChunk[] = [];
   /** Actions pinned to a chunk (replays, share links); they take precedence over the queue. */
   private readonly scripted = new Map<number, string>();
@@ -300,6 +304,9 @@ export class Session extends EventTarget {
     };
     this.history.push(chunk);
     if (this.history.length > this.historyLimit) this.history.splice(0, this.history.length - this.historyLimit);
+    // The timeline shows RGBA; the float frames are only read from the newest chunks.
+    const old = this.history.length - 3;
+    if (old >= 0 && this.history[old].frames.length) this.history[old] = { ...this.history[old], frames: new Float32Array(0) };
     this.dispatchEvent(new CustomEvent('chunk', { detail: chunk }));
     return chunk;
   }

@@ -10,7 +10,8 @@
  * (space separated), `loading` (lazy | eager).
  *
  * Events (CustomEvent; see WorldCanvasEventMap for each `detail`): `progress`,
- * `ready`, `frame`, `action`, `error`. Attribute changes never throw: a
+ * `ready`, `frame` (a frame is on screen), `action` (queued), `shown` (the
+ * action's first frame is on screen), `error`. Attribute changes never throw: a
  * failure becomes an `error` event and a message in the element.
  *
  * Elements with the same bundle and backend share one World (see
@@ -57,6 +58,11 @@ export interface WorldCanvasFrameDetail {
   action: string;
 }
 
+export interface WorldCanvasShownDetail extends ActionReceipt {
+  /** Milliseconds from `act()` to the action's first frame on screen. */
+  latencyMs: number;
+}
+
 export interface WorldCanvasErrorDetail {
   type: WorldCanvasErrorType;
   message: string;
@@ -70,10 +76,12 @@ export interface WorldCanvasEventMap {
   progress: CustomEvent<LoadProgress>;
   /** The World is loaded and a session is ready to play. */
   ready: CustomEvent<WorldCanvasReadyDetail>;
-  /** A frame was drawn. */
+  /** A frame is on screen (drawn). */
   frame: CustomEvent<WorldCanvasFrameDetail>;
   /** An action was queued: the receipt `act()` returns, with the chunk it will condition. */
   action: CustomEvent<ActionReceipt>;
+  /** An action's first frame is on screen: its receipt and the latency from `act()`. */
+  shown: CustomEvent<WorldCanvasShownDetail>;
   error: CustomEvent<WorldCanvasErrorDetail>;
 }
 
@@ -148,6 +156,8 @@ export class WorldCanvasElement extends HTMLElementBase {
   private scheduled: { reload: boolean; session: boolean } | null = null;
   /** The attributes the current lease was taken with. */
   private loadedKey = '';
+  /** Actions queued and not yet on screen: receipt id -> receipt and act() time. */
+  private unshown = new Map<number, { receipt: ActionReceipt; at: number }>();
 
   constructor() {
     super();
@@ -221,7 +231,10 @@ export class WorldCanvasElement extends HTMLElementBase {
     this.toggleAttribute('controls', !!v);
   }
 
-  /** 'auto' (WebGPU when there is an adapter, else WASM), 'webgpu' or 'wasm'. */
+  /**
+   * 'auto' (WebGPU on a GPU; WASM without one, or when the only adapter is a
+   * software fallback such as SwiftShader), 'webgpu' or 'wasm' to force one.
+   */
   get backend(): 'auto' | Backend {
     const v = this.getAttribute('backend') ?? 'auto';
     return (BACKENDS as readonly string[]).includes(v) ? (v as 'auto' | Backend) : 'auto';
@@ -300,6 +313,7 @@ export class WorldCanvasElement extends HTMLElementBase {
       const s = this.current;
       if (!s) throw new ActionError('The world is not loaded yet: wait for the element\'s `ready` promise or `ready` event.');
       const r = s.act(text);
+      this.unshown.set(r.id, { receipt: r, at: performance.now() });
       this.showStatus(r.truncated ? `Action cut to ${r.text.length} characters; queued for chunk ${r.chunk}.` : `Queued for chunk ${r.chunk}: ${r.text}`);
       this.dispatch('action', r);
       return r;
@@ -333,6 +347,7 @@ export class WorldCanvasElement extends HTMLElementBase {
     const s = this.current;
     if (!s || !this.player) return;
     s.reset();
+    this.unshown.clear();
     this.adopt(s);
     this.showStatus('Reset to the start scene.');
   }
@@ -521,7 +536,10 @@ export class WorldCanvasElement extends HTMLElementBase {
     const { width, height, fps } = world.manifest.video;
     this.els.canvas.style.aspectRatio = `${width} / ${height}`;
     const renderer = new Renderer(this.els.canvas, width, height, fps);
-    renderer.onFrame = (f) => this.dispatch('frame', { chunk: f.chunk, frame: f.frame, action: f.action });
+    renderer.onFrame = (f) => {
+      this.dispatch('frame', { chunk: f.chunk, frame: f.frame, action: f.action });
+      if (f.frame === 0) this.chunkShown(f.chunk, f.at);
+    };
     this.renderer = renderer;
     this.unsubscribe = world.onRestart((info) => this.showStatus(`The engine was restarted (${info.backend}); playback goes on.`));
     // 3.
@@ -580,8 +598,19 @@ export class WorldCanvasElement extends HTMLElementBase {
     if (s) this.adopt(s);
   }
 
+  /** A chunk's first frame is on screen: the action that conditioned it, if one was typed here, is shown. */
+  private chunkShown(chunk: number, at: number): void {
+    const entry = this.current?.log.findLast((e) => e.chunk === chunk);
+    if (entry?.id == null) return;
+    const u = this.unshown.get(entry.id);
+    if (!u) return;
+    this.unshown.delete(entry.id);
+    this.dispatch('shown', { ...u.receipt, chunk, latencyMs: at - u.at });
+  }
+
   /** Show a session: its newest finished frame (or its start scene) now, its next frames as they come. */
   private adopt(s: Session): void {
+    if (s !== this.current) this.unshown.clear();
     this.current = s;
     const r = this.renderer;
     if (!r || !this.player) return;

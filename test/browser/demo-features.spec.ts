@@ -9,7 +9,7 @@
 import { type Page, expect, test } from '@playwright/test';
 
 const TINY = '/?bundle=/build/bundles/tiny/&backend=wasm';
-const TINY_WEBGPU = '/?bundle=/build/bundles/tiny/';
+const TINY_WEBGPU = '/?bundle=/build/bundles/tiny/&backend=webgpu'; // asked for: SwiftShader is not picked by itself
 
 async function open(page: Page, url = TINY) {
   const errors: string[] = [];
@@ -43,29 +43,40 @@ test('loading shows progress, then a backend badge and a live readout', async ({
       if (s) (window as any).noteStage(s);
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-stage'] });
   });
+  const failed: string[] = [];
+  page.on('response', (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
   const errors = await open(page, TINY_WEBGPU);
   expect(progress).toEqual(expect.arrayContaining(['download', 'compile', 'warmup']));
   await expect(page.locator('#progress')).toBeHidden();
   await expect(page.locator('#backend')).toHaveAttribute('data-backend', 'webgpu');
   await expect(page.locator('#backend')).toContainText('WebGPU');
   await expect(page.locator('#notice')).toContainText('shader-f16'); // why fp32 was chosen
-  await expect(page.locator('#readout')).toContainText('fps');
+  await expect(page.locator('#notice')).toContainText('software adapter'); // and that SwiftShader is slow
+  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps/);
+  expect(failed).toEqual([]); // no 404 (the favicon was one)
   expect(errors).toEqual([]);
+});
+
+test('with no options on a software-only WebGPU adapter, the demo runs on WASM and says why', async ({ page }) => {
+  await open(page, '/?bundle=/build/bundles/tiny/');
+  await expect(page.locator('#backend')).toHaveAttribute('data-backend', 'wasm');
+  await expect(page.locator('#notice')).toContainText('is not a GPU');
+  await expect(page.locator('#notice')).toContainText('backend=webgpu');
 });
 
 test('action bar, history, quick actions, arrow keys, refusals', async ({ page }) => {
   await open(page);
   await page.fill('#action', 'push the red block left');
   await page.press('#action', 'Enter');
-  await page.selectOption('#object', 'blue');
+  await page.selectOption('#object', 'green ball');
   await page.click('[data-move="up"]');
   await page.click('[data-action="dim the lights"]');
   await page.locator('body').press('ArrowRight');
   await expect(page.locator('#history li')).toHaveText([
     'push the red block left',
-    'push the blue one up',
+    'push the green ball up',
     'dim the lights',
-    'push the blue one right',
+    'push the green ball right',
   ]);
   // an empty action is refused with a message, nothing is queued
   await page.fill('#action', '   ');
@@ -104,7 +115,11 @@ test('the same seed and actions replay the same rollout, also from a share link'
   await open(page, `${TINY}&seed=5`);
   await page.fill('#action', 'push the red block left');
   await page.press('#action', 'Enter');
-  const first = await chunkHashes(page, 4);
+  // the link is made once the action is on screen (so it is in the rollout's record)
+  const li = page.locator('#history li').first();
+  await expect(li).not.toHaveClass(/pending/, { timeout: 120_000 });
+  const n = Math.max(4, Number(await li.getAttribute('data-chunk')) + 1);
+  const first = await chunkHashes(page, n);
   await page.click('#share');
   const link = await page.locator('#share-link').inputValue();
   expect(link).toContain('seed=5');
@@ -112,7 +127,7 @@ test('the same seed and actions replay the same rollout, also from a share link'
   const other = await context.newPage();
   await open(other, `${link.replace(/^https?:\/\/[^/]+/, '')}&backend=wasm`); // same backend: bit-identical frames
   await expect(other.locator('#action-status')).toContainText('Replaying 1 shared action');
-  expect(await chunkHashes(other, 4)).toEqual(first);
+  expect(await chunkHashes(other, n)).toEqual(first);
   // a different seed gives a different rollout
   const third = await context.newPage();
   await open(third, `${TINY}&seed=6`);
@@ -136,10 +151,19 @@ test('forks play side by side; the timeline scrubs back through a branch', async
   const lengths = () => page.evaluate(() => (window as any).worldCanvasDemo.demo.branches.map((b: any) => b.session.history.length));
   const before = await lengths();
   await expect.poll(async () => (await lengths()).every((n: number, i: number) => n > before[i]), { timeout: 120_000 }).toBe(true);
-  // scrub the main branch back to its first chunk
+  // scrub the main branch back to its first chunk: it pauses, and the button says so
   const timeline = page.locator('.branch').first().locator('.timeline');
   await timeline.fill('0');
   await expect(page.locator('.branch').first().locator('.chunk-label')).toContainText('chunk 0:');
+  await expect(page.locator('.branch').first()).toHaveAttribute('data-active', '');
+  await expect(page.locator('#play')).toHaveText('Resume');
+  const mainShown = () => page.evaluate(() => (window as any).worldCanvasDemo.demo.branches[0].renderer.shown);
+  const paused = await mainShown();
+  await page.waitForTimeout(1_000);
+  expect(await mainShown()).toBe(paused);
+  await page.click('#play');
+  await expect(page.locator('#play')).toHaveText('Pause');
+  await expect.poll(mainShown).toBeGreaterThan(paused);
 });
 
 test('simulate, then act: candidates are simulated on forks and ranked; the best can be taken', async ({ page }) => {
@@ -156,6 +180,71 @@ test('simulate, then act: candidates are simulated on forks and ranked; the best
   await expect(page.locator('#action-status')).toContainText('Took');
   const log = await page.evaluate(() => (window as any).worldCanvasDemo.session.log.map((e: any) => e.action));
   expect(log).toContain((await page.locator('#plan-results .candidate').first().locator('div').textContent())!.replace(/^1\. /, '').replace(/ — .*/, ''));
+});
+
+test('simulate results go with a scene change, and no hidden branch keeps generating', async ({ page }) => {
+  await open(page);
+  await page.click('#plan-panel summary');
+  await page.fill('#candidates', 'wait\npush the yellow cube left');
+  await page.click('#simulate');
+  await expect(page.locator('#plan-results .candidate')).toHaveCount(2, { timeout: 180_000 });
+  await page.selectOption('#scene', 'scene-1');
+  await expect(page.locator('#plan-results .candidate')).toHaveCount(0);
+  await expect.poll(async () => (await stats(page)).framesShown, { timeout: 60_000 }).toBeGreaterThan(8);
+  // everything generated is for the one branch on screen: made keeps pace with shown
+  const a = await stats(page);
+  await page.waitForTimeout(3_000);
+  const b = await stats(page);
+  expect(b.framesMade - a.framesMade).toBeLessThanOrEqual(b.framesShown - a.framesShown + 8);
+  expect(b.branches).toBe(1);
+});
+
+test("the scene's objects name the placeholder, the Object picker and the Simulate defaults", async ({ page }) => {
+  await open(page); // scene-0: yellow cube, green ball, purple cube
+  await expect(page.locator('#action')).toHaveAttribute('placeholder', 'push the yellow cube left');
+  expect(await page.locator('#object option').allTextContents()).toEqual(['yellow cube', 'green ball', 'purple cube']);
+  await expect(page.locator('#candidates')).toHaveValue(/push the yellow cube left/);
+  expect(await page.locator('#candidates').inputValue()).not.toMatch(/red block|blue one/);
+  await page.selectOption('#scene', 'scene-1'); // blue cube, orange cube, yellow ball
+  await expect(page.locator('#action')).toHaveAttribute('placeholder', 'push the blue cube left');
+  expect(await page.locator('#object option').allTextContents()).toEqual(['blue cube', 'orange cube', 'yellow ball']);
+  await expect(page.locator('#goal-text')).toHaveAttribute('placeholder', /orange cube/);
+});
+
+test('a seed out of range, an unknown scene and a missing bundle each say what happened', async ({ page, context }) => {
+  await open(page);
+  await page.fill('#seed', '99999999999');
+  await page.locator('#seed').dispatchEvent('change');
+  await expect(page.locator('#action-status')).toHaveClass(/error/);
+  await expect(page.locator('#action-status')).toContainText('0 to 4294967295; keeping seed 0');
+  await expect(page.locator('#seed')).toHaveValue('0');
+  expect(await page.evaluate(() => (window as any).worldCanvasDemo.session.seed)).toBe(0);
+
+  const p2 = await context.newPage();
+  await open(p2, `${TINY}&scene=scene-99&actions=${encodeURIComponent('[[1,"wait"]]')}`);
+  await expect(p2.locator('#action-status')).toContainText('no scene "scene-99"');
+  await expect(p2.locator('#action-status')).toContainText('showing scene-0');
+
+  const p3 = await context.newPage();
+  await p3.goto('/?bundle=/build/bundles/no-such-bundle/&backend=wasm');
+  await expect(p3.locator('body')).toHaveAttribute('data-ready', 'error', { timeout: 60_000 });
+  await expect(p3.locator('#backend')).toHaveText('not loaded');
+  await expect(p3.locator('#notice')).toContainText('no-such-bundle');
+});
+
+test("at a phone's width nothing widens the page; new actions never scroll the canvas away", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open(page);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await page.click('#plan-panel summary');
+  for (let i = 0; i < 20; i++) {
+    await page.fill('#action', `wait ${i}`);
+    await page.press('#action', 'Enter');
+  }
+  expect(await page.evaluate(() => window.scrollY)).toBe(0);
+  const box = await page.locator('.branch[data-active] canvas').boundingBox();
+  expect(box!.y).toBeGreaterThanOrEqual(0);
 });
 
 test('record the rollout as WebM', async ({ page }) => {
@@ -185,6 +274,10 @@ test('drop in your own image, or be told why not', async ({ page }) => {
   await page.setInputFiles('#image', { name: 'mine.png', mimeType: 'image/png', buffer: Buffer.from(png) });
   await expect(page.locator('#action-status')).toContainText('cropped 100x60 to its centre 60x60');
   expect(await page.evaluate(() => (window as any).worldCanvasDemo.session.sceneId)).toBe('image');
+  // a link names scenes, it cannot carry an image: refused, and said why
+  await page.click('#share');
+  await expect(page.locator('#action-status')).toContainText('No link for a rollout from your own image');
+  await expect(page.locator('#share-link')).toBeHidden();
   await page.setInputFiles('#image', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
   await expect(page.locator('#action-status')).toContainText('not an image type');
   await page.setInputFiles('#image', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]) });

@@ -1,0 +1,157 @@
+/**
+ * Interactive however long the page has been open: the demo and the element,
+ * opened with no options (the shipped model, the backend picked for this
+ * machine), idle for 30 s, then take an action. Generation is paced by the
+ * display, so nothing piles up while idling and the action's first frame is
+ * on screen within a few chunks' time, measured in the same run.
+ *
+ * The bound: an action typed just after a phase took its action waits for the
+ * next phase to start (at most one chunk's time), is generated in that phase,
+ * and is finished by the phase after it (two more); by then at most the rest
+ * of one chunk is ahead of it on screen, which the display shows in those same
+ * chunk times. So it is on screen within 3 chunk times, where a chunk time is
+ * the longer of generating a chunk (measured: each phase's wall time) and
+ * showing one (F frames at the bundle's fps), plus two frame periods for the
+ * animation frames that draw it.
+ */
+import { type CDPSession, type Page, expect, test } from '@playwright/test';
+
+const IDLE_MS = 30_000;
+
+/** The page's JS heap and the array buffers it holds (frames live in typed arrays), after a GC, in MB. */
+async function heapMB(cdp: CDPSession): Promise<number> {
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { usedSize, backingStorageSize } = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize: number };
+  return (usedSize + backingStorageSize) / 1e6;
+}
+
+const stats = (page: Page) => page.evaluate(() => (window as any).worldCanvasStats);
+
+test('the demo, idle for 30 s with no options, shows an action within 3 chunk times', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // Record, for each action in the list, whether its chunk was on screen when it stopped being "pending".
+  await page.addInitScript(() => {
+    const early: string[] = [];
+    (window as any).unpendedEarly = early;
+    new MutationObserver((records) => {
+      for (const r of records) {
+        const li = r.target as HTMLElement;
+        if (li.tagName !== 'LI' || !r.oldValue?.includes('pending') || li.classList.contains('pending')) continue;
+        const branch = (window as any).worldCanvasDemo?.demo.active;
+        if (branch && branch.lastShown < Number(li.dataset.chunk)) early.push(`${li.textContent} (chunk ${li.dataset.chunk}, shown ${branch.lastShown})`);
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['class'], attributeOldValue: true });
+  });
+  const t0 = Date.now();
+  await page.goto('/');
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 240_000 });
+  const readyS = (Date.now() - t0) / 1000;
+  const backend = await page.locator('#backend').getAttribute('data-backend');
+  const notice = await page.locator('#notice').textContent();
+  const m = await page.evaluate(() => (window as any).worldCanvasDemo.world.manifest.video);
+  const F: number = m.chunkFrames;
+  const chunkShowMs = (F * 1000) / m.fps;
+
+  // Idle: nothing piles up, generation keeps pace with what is shown, memory stays flat.
+  const cdp = await page.context().newCDPSession(page);
+  await page.waitForTimeout(5_000);
+  const heapStart = await heapMB(cdp);
+  const s0 = await stats(page);
+  let maxBuffered = 0;
+  for (let t = 5_000; t < IDLE_MS; t += 1_000) {
+    await page.waitForTimeout(1_000);
+    maxBuffered = Math.max(maxBuffered, (await stats(page)).buffered);
+  }
+  const s1 = await stats(page);
+  const heapEnd = await heapMB(cdp);
+  const chunksIdle = (s1.framesMade - s0.framesMade) / F;
+  const keptPerChunkMB = (m.width * m.height * 4 * F) / 1e6; // the timeline keeps each chunk's RGBA
+  console.log(
+    `[interactive] ${backend}, ready in ${readyS.toFixed(1)} s; idle ${IDLE_MS / 1000} s: made ${s1.framesMade} frames, shown ${s1.framesShown}, ` +
+      `at most ${maxBuffered} waiting; heap ${heapStart.toFixed(1)} -> ${heapEnd.toFixed(1)} MB over ${chunksIdle} chunks; readout "${await page.locator('#readout').textContent()}"`,
+  );
+  expect(maxBuffered).toBeLessThanOrEqual(2 * F - 1); // the rest of the chunk on screen and one chunk behind it
+  expect(s1.framesMade - s1.framesShown).toBeLessThanOrEqual(2 * F);
+  expect(heapEnd - heapStart).toBeLessThan(chunksIdle * keptPerChunkMB * 1.5 + 2);
+  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps/);
+
+  // The action after idling.
+  await page.fill('#action', 'push the yellow cube left');
+  await page.press('#action', 'Enter');
+  const li = page.locator('#history li', { hasText: 'push the yellow cube left' });
+  await expect(li).toHaveClass(/pending/);
+  const chunk = Number(await li.getAttribute('data-chunk'));
+  await expect.poll(async () => (await stats(page)).shown.map((x: any) => x.chunk), { timeout: 120_000 }).toContain(chunk);
+  await expect(li).not.toHaveClass(/pending/);
+  const s2 = await stats(page);
+  const latency = s2.shown.find((x: any) => x.chunk === chunk).latencyMs as number;
+  const phases: number[] = s2.phaseMs.slice(-6); // the phases around the action (and before it)
+  const chunkMs = Math.max(chunkShowMs, ...phases);
+  const bound = 3 * chunkMs + (2 * 1000) / m.fps;
+  console.log(
+    `[interactive] action -> first frame on screen ${latency.toFixed(0)} ms (bound ${bound.toFixed(0)} ms: chunk time ${chunkMs.toFixed(0)} ms, ` +
+      `phases ${phases.map((x) => x.toFixed(0)).join(' ')} ms, showing a chunk ${chunkShowMs} ms)`,
+  );
+  expect(latency).toBeLessThanOrEqual(bound);
+  expect(await page.evaluate(() => (window as any).unpendedEarly)).toEqual([]);
+  expect(s2.errors).toEqual([]);
+  expect(errors).toEqual([]);
+  if (backend === 'wasm') expect(notice).toContain('running on the CPU (WASM)'); // and why
+});
+
+test('the element, idle for 30 s with no options, shows an action within 3 chunk times', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.addInitScript(() => {
+    const log: { type: string; at: number; detail: any }[] = [];
+    (window as any).elementLog = log;
+    customElements.whenDefined('world-canvas').then(() => {
+      const el = document.getElementById('world')!;
+      for (const type of ['ready', 'frame', 'action', 'shown', 'error']) {
+        el.addEventListener(type, (e) => log.push({ type, at: performance.now(), detail: (e as CustomEvent).detail }));
+      }
+    });
+  });
+  const t0 = Date.now();
+  await page.goto('/embed.html');
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 240_000 });
+  const readyS = (Date.now() - t0) / 1000;
+  const log = () => page.evaluate(() => (window as any).elementLog as { type: string; at: number; detail: any }[]);
+  const m = await page.evaluate(() => (document.getElementById('world') as any).world.manifest.video);
+  const F: number = m.chunkFrames;
+  const chunkShowMs = (F * 1000) / m.fps;
+  await page.waitForTimeout(IDLE_MS);
+  const idle = await page.evaluate(() => {
+    const el = document.getElementById('world') as any;
+    return { finished: el.session.history.at(-1)?.index ?? -1 };
+  });
+  const frames = (await log()).filter((e) => e.type === 'frame');
+  const lastShownChunk = frames.at(-1)!.detail.chunk;
+  // made no more than one chunk beyond the one on screen (the window's two chunks are not finished)
+  expect(idle.finished - lastShownChunk).toBeLessThanOrEqual(1);
+
+  const input = page.locator('world-canvas [part~="input"]');
+  await input.fill('push the yellow cube left');
+  await input.press('Enter');
+  await expect.poll(async () => (await log()).filter((e) => e.type === 'shown').length, { timeout: 120_000 }).toBe(1);
+  const all = await log();
+  const shown = all.find((e) => e.type === 'shown')!;
+  const receipt = all.find((e) => e.type === 'action')!.detail;
+  expect(shown.detail).toMatchObject({ id: receipt.id, text: 'push the yellow cube left', chunk: receipt.chunk });
+  // "shown" when its first frame is on screen: the frame event just before it is that frame
+  const before = all.filter((e) => e.type === 'frame' && e.at <= shown.at).at(-1)!;
+  expect(before.detail).toEqual({ chunk: receipt.chunk, frame: 0, action: 'push the yellow cube left' });
+  // chunk time: the longest interval between chunks reaching the screen, from 3 chunks before the action to its own
+  const starts = all.filter((e) => e.type === 'frame' && e.detail.frame === 0 && e.detail.chunk >= receipt.chunk - 3 && e.detail.chunk <= receipt.chunk);
+  const intervals = starts.slice(1).map((e, i) => e.at - starts[i].at);
+  const chunkMs = Math.max(chunkShowMs, ...intervals);
+  const bound = 3 * chunkMs + (2 * 1000) / m.fps;
+  console.log(
+    `[interactive] element on ${(await page.evaluate(() => (document.getElementById('world') as any).info.backend))}, ready in ${readyS.toFixed(1)} s; ` +
+      `after ${IDLE_MS / 1000} s idle: action -> first frame on screen ${shown.detail.latencyMs.toFixed(0)} ms (bound ${bound.toFixed(0)} ms, chunk time ${chunkMs.toFixed(0)} ms)`,
+  );
+  expect(shown.detail.latencyMs).toBeLessThanOrEqual(bound);
+  expect(all.filter((e) => e.type === 'error')).toEqual([]);
+  expect(errors).toEqual([]);
+});
