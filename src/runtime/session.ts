@@ -276,6 +276,10 @@ export class Session extends EventTarget {
     // 4. Commit: the new boundary state, the action log, the finished chunk. Nothing
     //    above changed the session, so a failure leaves it at its last boundary.
     this.scripted.delete(p);
+    // The phase is no longer in flight: its action moves from `upcoming` to the log in one step
+    // (listeners of the events below read both, and must not see it twice).
+    this.inFlight = null;
+    this.taken = null;
     this.log.push({ chunk: p, action, id });
     this.state = {
       nextPhase: p + 1,
