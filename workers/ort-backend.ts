@@ -11,6 +11,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
+import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
 import type { Backend } from './protocol';
 
 export { ort };
@@ -40,9 +41,9 @@ export interface GpuContext {
  */
 export async function acquireDevice(onLost: (reason: string) => void): Promise<GpuContext> {
   const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) throw new Error('this browser has no WebGPU (navigator.gpu is missing)');
+  if (!gpu) throw new WebGPUUnavailableError('this browser has no WebGPU (navigator.gpu is missing)');
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter is available (GPU blocklisted, or WebGPU disabled)');
+  if (!adapter) throw new WebGPUUnavailableError('no WebGPU adapter is available (GPU blocklisted, or WebGPU disabled)');
   const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
@@ -141,11 +142,13 @@ export function serialized<T extends object>(target: T): T {
   });
 }
 
-/** The error a worker throws once its device is gone; the World restarts the engine on it. */
+/**
+ * The error a worker throws once its device is gone; the World restarts the
+ * engine on it. It crosses the worker boundary by name and message (comlink
+ * sends those), and the message is already the one the user reads.
+ */
 export function deviceLost(reason: string): Error {
-  const e = new Error(`The GPU device was lost (${reason}).`);
-  e.name = 'DeviceLostError'; // crosses the worker boundary by name
-  return e;
+  return new DeviceLostError(reason);
 }
 
 /**

@@ -11,7 +11,7 @@ import { SwinDpmSchedule } from '../scheduler/schedule';
 import type { Backend, EngineInfo, Residency, WireTensor } from '../../workers/protocol';
 import { type Capabilities, detectCapabilities } from './capabilities';
 import { Engine } from './engine';
-import { DeviceLostError, WorkerTimeoutError, isErrorNamed } from './errors';
+import { WorkerTimeoutError, isErrorNamed } from './errors';
 import { prepareImage, rgbaToPlanar } from './images';
 import { Session, type SessionOptions, type SessionStart } from './session';
 
@@ -230,8 +230,8 @@ export class World {
     if (this.engineRef !== broken) return Promise.resolve(this.engineRef);
     this.restarting ??= (async () => {
       broken.terminate();
-      const why = isErrorNamed(cause, 'DeviceLostError') ? new DeviceLostError(cause.message).message : cause.message;
-      this.notices.push(why);
+      // A DeviceLostError from a worker arrives with its full message: say it once, not wrapped again.
+      this.notices.push(cause.message);
       let engine: Engine;
       const { backend, variant } = broken.info;
       try {
