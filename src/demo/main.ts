@@ -189,7 +189,8 @@ class Branch {
     const n = this.session.history.length;
     const live = Number(this.timeline.value) >= Number(this.timeline.max);
     this.timeline.max = String(Math.max(0, n - 1));
-    if (live) this.timeline.value = this.timeline.max;
+    if (!live) return; // scrubbed back: the label names the chunk shown, not the newest
+    this.timeline.value = this.timeline.max;
     this.card.querySelector('.chunk-label')!.textContent = n ? `chunk ${this.session.history.at(-1)!.index}` : '';
   }
 
