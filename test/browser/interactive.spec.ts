@@ -66,14 +66,25 @@ test('the demo, idle for 30 s with no options, shows an action within 3 chunk ti
   const s1 = await stats(page);
   const heapEnd = await heapMB(cdp);
   const chunksIdle = (s1.framesMade - s0.framesMade) / F;
-  const keptPerChunkMB = (m.width * m.height * 4 * F) / 1e6; // the timeline keeps each chunk's RGBA
+  const chunksShownIdle = (s1.framesShown - s0.framesShown) / F;
+  // What a session keeps per chunk, bounded by its limits: the timeline's RGBA, and a boundary
+  // state for instant forks (the backbone's KV cache is most of it).
+  const kept = await page.evaluate(() => {
+    const s = (window as any).worldCanvasDemo.session;
+    const b = s.boundary;
+    const bytes = (a: any): number => (a instanceof Float32Array ? a.byteLength : a && typeof a === 'object' ? Object.values(a).reduce((n: number, v) => n + bytes(v), 0) : 0);
+    return { snapshotMB: bytes(b) / 1e6, rgbaMB: s.history.at(-1).rgba.byteLength / 1e6, snapshotLimit: s.snapshotLimit, historyLimit: s.historyLimit };
+  });
+  const keptPerChunkMB = kept.rgbaMB + kept.snapshotMB;
   console.log(
     `[interactive] ${backend}, ready in ${readyS.toFixed(1)} s; idle ${IDLE_MS / 1000} s: made ${s1.framesMade} frames, shown ${s1.framesShown}, ` +
-      `at most ${maxBuffered} waiting; heap ${heapStart.toFixed(1)} -> ${heapEnd.toFixed(1)} MB over ${chunksIdle} chunks; readout "${await page.locator('#readout').textContent()}"`,
+      `at most ${maxBuffered} waiting; heap ${heapStart.toFixed(1)} -> ${heapEnd.toFixed(1)} MB over ${chunksIdle} chunks made, ${chunksShownIdle} shown ` +
+      `(kept per chunk ${keptPerChunkMB.toFixed(2)} MB, up to ${kept.snapshotLimit} snapshots); readout "${await page.locator('#readout').textContent()}"`,
   );
   expect(maxBuffered).toBeLessThanOrEqual(2 * F - 1); // the rest of the chunk on screen and one chunk behind it
   expect(s1.framesMade - s1.framesShown).toBeLessThanOrEqual(2 * F);
-  expect(heapEnd - heapStart).toBeLessThan(chunksIdle * keptPerChunkMB * 1.5 + 2);
+  // Memory grows only by what is kept for the chunks shown (and the one chunk ahead), not by a backlog.
+  expect(heapEnd - heapStart).toBeLessThan((chunksShownIdle + 2) * keptPerChunkMB + 2);
   await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps/);
 
   // The action after idling.
