@@ -10,11 +10,18 @@ import { type Plugin, defineConfig } from 'vite';
  * emitted by the bundler, so model bytes stay out of it).
  */
 function serviceWorker(): Plugin {
+  // The HTML pages are emitted after this plugin sees the bundle: take them from the build's inputs.
+  let pages: string[] = [];
   return {
     name: 'world-canvas-service-worker',
     apply: 'build',
+    configResolved(config) {
+      const input = config.build.rollupOptions.input;
+      const entries = typeof input === 'string' ? [input] : Array.isArray(input) ? input : Object.values(input ?? {});
+      pages = entries.filter((f) => f.endsWith('.html')).map((f) => f.replace(/^.*[\\/]/, ''));
+    },
     generateBundle(_options, bundle) {
-      const files = Object.keys(bundle).filter((f) => !f.endsWith('.map')).sort();
+      const files = [...new Set([...Object.keys(bundle).filter((f) => !f.endsWith('.map')), ...pages])].sort();
       const version = createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 12);
       const source = readFileSync(new URL('./src/sw/service-worker.js', import.meta.url), 'utf8')
         .replace('__VERSION__', version)

@@ -5,7 +5,7 @@
  * scripts and serves modules on demand.
  */
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 
@@ -22,9 +22,22 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 };
 
-/** Build the app once if dist/ is missing or older than the sources' newest change. */
+/** Newest modification time under the given files and folders (ms). */
+function newest(paths: string[]): number {
+  let t = 0;
+  for (const p of paths) {
+    if (!existsSync(p)) continue;
+    const st = statSync(p);
+    t = Math.max(t, st.isDirectory() ? newest(readdirSync(p).map((f) => join(p, f))) : st.mtimeMs);
+  }
+  return t;
+}
+
+/** Build the app if dist/ is missing or older than the sources' newest change. */
 export function ensureBuilt(): void {
-  if (!existsSync('dist/index.html') || !existsSync('dist/sw.js')) execSync('npx vite build --logLevel warn', { stdio: 'inherit' });
+  const sources = ['src', 'workers', 'public/favicon.svg', 'index.html', 'embed.html', 'bench.html', 'vite.config.ts', 'package-lock.json'];
+  const built = existsSync('dist/index.html') && existsSync('dist/sw.js') ? statSync('dist/sw.js').mtimeMs : 0;
+  if (built < newest(sources)) execSync('npx vite build --logLevel warn', { stdio: 'inherit' });
 }
 
 export async function serveBuild(headers: Record<string, string> = {}): Promise<{ url: string; close: () => Promise<void> }> {
