@@ -29,6 +29,7 @@ import onnx
 import torch
 import torch.nn as nn
 
+from model.checkpoint import load_checkpoint, save_weights
 from model.config import GLPConfig, get_config
 from model.glp import GLP
 from model.manifest import FORMAT, FORMAT_VERSION, GRAPH_NAMES, Manifest, dump_manifest
@@ -355,14 +356,6 @@ def build_manifest(cfg: GLPConfig, out: Path, graph_files: dict, text_dir: Path,
     return Manifest.model_validate(data)
 
 
-def load_checkpoint(path: Path) -> tuple[GLP, dict]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = GLPConfig.from_dict(ckpt["config"])
-    model = GLP(cfg)
-    model.load_state_dict(ckpt.get("ema") or ckpt["model"])
-    return model.eval(), ckpt.get("meta", {})
-
-
 def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = None, variants=("fp32", "fp16"),
                   scene_seeds=(11, 23, 37, 41), description: str = "", meta: dict | None = None,
                   scores: dict | None = None, card_notes: str = "", log=print) -> Manifest:
@@ -433,12 +426,12 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
     return manifest
 
 
-def random_model(config: str, seed: int = 0) -> GLP:
+def random_model(config: str, seed: int = 0, **overrides) -> GLP:
     """Untrained weights for tests: the zero-initialised outputs (adaLN-Zero,
     the state stream, the final layer) get small random values too, so every
     path of every graph carries signal and parity tests can fail."""
     torch.manual_seed(seed)
-    model = GLP(get_config(config).model)
+    model = GLP(get_config(config, **overrides).model)
     with torch.no_grad():
         for p in model.parameters():
             if not p.any():
@@ -458,11 +451,15 @@ def main(argv=None):
     ap.add_argument("--variants", default="fp32,fp16,q8,q4", help="fp32 always; fp16, q8, q4 if they keep the frames")
     ap.add_argument("--description", default="", help="one line for the manifest and the model card")
     ap.add_argument("--eval", type=Path, help="scores.json from model.eval to record in the manifest and model card")
-    ap.add_argument("--card-notes", type=Path, help="markdown for the model card's Limitations section")
+    ap.add_argument("--card-notes", type=Path, help="markdown for the model card's Limitations section "
+                                                    "(or sections of its own, when it starts with '## ')")
+    ap.add_argument("--weights-out", type=Path, help="also write the checkpoint's EMA weights in half precision here "
+                                                     "(what `model.train --init-from` continues from)")
     args = ap.parse_args(argv)
 
     if args.checkpoint:
         model, meta = load_checkpoint(args.checkpoint)
+        meta = {**meta, "model_config": model.cfg.to_dict()}
     else:
         model, meta = random_model(args.config, args.seed), None
     scores = json.loads(args.eval.read_text()) if args.eval else None
@@ -473,6 +470,8 @@ def main(argv=None):
     export_bundle(model, args.out, text_encoder_from=args.text_encoder_from, variants=tuple(args.variants.split(",")),
                   meta=meta, scores=scores, description=args.description,
                   card_notes=args.card_notes.read_text() if args.card_notes else "")
+    if args.weights_out and args.checkpoint:
+        save_weights(args.checkpoint, args.weights_out)
     if ship_report:
         (args.out / "eval").mkdir(exist_ok=True)
         shutil.copyfile(report, args.out / "eval" / "report.html")

@@ -413,8 +413,8 @@ class Decoder(nn.Module):
         x = x.reshape(B, Fw, g, g, C, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return x.reshape(B, Fw, C, g * p, g * p)
 
-    def forward(self, window, frame_sigma, earlier_present, text, text_mask, state):
-        """Velocity for every frame of the window.
+    def forward(self, window, frame_sigma, earlier_present, text, text_mask, state, reference=None):
+        """Velocity for every frame of the window (`reference` is for the U-Net; unused here).
 
         window (B, Fw, C, h, w)   [history | earlier chunk | later chunk] at their noise levels
         frame_sigma (B, Fw)       sigma of each frame
@@ -455,6 +455,184 @@ class Decoder(nn.Module):
 
 
 # ---------------------------------------------------------------------------
+# Decoder g, convolutional: a U-Net over each chunk's latents.
+#
+# A chunk's F frames are stacked as channels (F * C at the latents' own 8x8
+# grid: one cell is 8x8 px, finer than a small move), so one U-Net pass draws a
+# whole chunk. The window's two chunks are two passes of the same network:
+# the later chunk also reads the earlier chunk's current (noisy) latents as
+# input channels, the earlier chunk never reads the later one (chunk-causal).
+# Both read the noised history frame beside their own channels, so copying what
+# did not change is a local job. Each chunk's own action and predicted state
+# enter through adaptive group norm (scale and shift from sigma + the pooled
+# action tokens + the pooled state, zero-initialised) in every residual block and
+# through zero-initialised cross-attention to the action and state tokens.
+#
+# With `flow_target == "change"` the network works on the change from the
+# history frame, d = x - h: its input is d_sigma = x_sigma - (1 - sigma) h and it
+# predicts v_d = noise - d, returned as the velocity of x (v_x = v_d - h), so
+# the sampler, the Euler step and the exported graph's inputs are unchanged.
+
+class AdaGroupNorm(nn.Module):
+    def __init__(self, channels: int, cond_width: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels, affine=False)
+        self.mod = nn.Linear(cond_width, 2 * channels)
+        nn.init.zeros_(self.mod.weight)
+        nn.init.zeros_(self.mod.bias)
+
+    def forward(self, x, cond):  # x (N, C, H, W), cond (N, E) already through SiLU
+        scale, shift = self.mod(cond)[:, :, None, None].chunk(2, dim=1)
+        return self.norm(x) * (1.0 + scale) + shift
+
+
+class CondResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, cond_width: int):
+        super().__init__()
+        self.norm1 = AdaGroupNorm(c_in, cond_width)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm2 = AdaGroupNorm(c_out, cond_width)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x, cond):
+        h = self.conv1(F.silu(self.norm1(x, cond)))
+        h = self.conv2(F.silu(self.norm2(h, cond)))
+        return self.skip(x) + h
+
+
+class SpatialCrossAttention(nn.Module):
+    """Every cell of a feature map attends to the chunk's action and state tokens."""
+
+    def __init__(self, width: int, n_head: int, context_width: int):
+        super().__init__()
+        self.ln = nn.LayerNorm(width)
+        self.attn = CrossAttention(width, n_head, context_width=context_width, zero_out=True)
+
+    def forward(self, x, context, bias):
+        N, C, H, W = x.shape
+        t = x.reshape(N, C, H * W).transpose(1, 2)  # (N, HW, C)
+        t = self.attn(self.ln(t), context, bias)
+        return x + t.transpose(1, 2).reshape(N, C, H, W)
+
+
+class ChunkUNet(nn.Module):
+    def __init__(self, cfg: GLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        C, Fc, n = cfg.latent_channels, cfg.chunk_frames, cfg.decoder_layers
+        w0, w1 = cfg.decoder_width, cfg.decoder_width * 3 // 2
+        E = cfg.decoder_width * 2  # conditioning vector width
+        ctx = cfg.decoder_width    # context token width
+        heads = cfg.decoder_heads
+        self.t_embed = nn.Sequential(nn.Linear(256, E), nn.SiLU(), nn.Linear(E, E))
+        self.other_embed = nn.Sequential(nn.Linear(256, E), nn.SiLU(), nn.Linear(E, E))
+        self.role = nn.Parameter(torch.zeros(2, E))  # earlier slot, later slot
+        self.text_pool = nn.Sequential(nn.LayerNorm(cfg.text_width), nn.Linear(cfg.text_width, E))
+        self.state_pool = nn.Sequential(nn.LayerNorm(cfg.state_width), nn.Linear(cfg.state_width, E))
+        self.text_ctx = nn.Sequential(nn.LayerNorm(cfg.text_width), nn.Linear(cfg.text_width, ctx))
+        self.state_ctx = nn.Sequential(nn.LayerNorm(cfg.state_width), nn.Linear(cfg.state_width, ctx))
+        h = cfg.latent_size
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, h), indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, h, w)
+        # own chunk (F*C) | earlier chunk for the later slot (F*C) | history frame (C) | coordinates (2)
+        self.inp = nn.Conv2d(2 * Fc * C + C + 2, w0, 3, padding=1)
+        self.down0 = nn.ModuleList([CondResBlock(w0, w0, E) for _ in range(n)])
+        self.attn0 = SpatialCrossAttention(w0, heads, ctx)
+        self.downsample = nn.Conv2d(w0, w1, 3, stride=2, padding=1)
+        self.down1 = nn.ModuleList([CondResBlock(w1, w1, E) for _ in range(n)])
+        self.attn1 = SpatialCrossAttention(w1, heads, ctx)
+        self.mid = CondResBlock(w1, w1, E)
+        self.up1 = nn.ModuleList([CondResBlock(2 * w1 if i == 0 else w1, w1, E) for i in range(n)])
+        self.attn_up1 = SpatialCrossAttention(w1, heads, ctx)
+        self.upsample = nn.Sequential(Upsample2x(), nn.Conv2d(w1, w0, 3, padding=1))
+        self.up0 = nn.ModuleList([CondResBlock(2 * w0 if i == 0 else w0, w0, E) for i in range(n)])
+        self.attn_up0 = SpatialCrossAttention(w0, heads, ctx)
+        self.out_norm = nn.GroupNorm(8, w0)
+        self.out = nn.Conv2d(w0, Fc * C, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def unet(self, x, cond, context, bias):
+        h = self.inp(x)
+        for blk in self.down0:
+            h = blk(h, cond)
+        h = self.attn0(h, context, bias)
+        skip0 = h
+        h = self.downsample(h)
+        for blk in self.down1:
+            h = blk(h, cond)
+        h = self.attn1(h, context, bias)
+        skip1 = h
+        h = self.mid(h, cond)
+        h = torch.cat([h, skip1], dim=1)
+        for blk in self.up1:
+            h = blk(h, cond)
+        h = self.attn_up1(h, context, bias)
+        h = torch.cat([self.upsample(h), skip0], dim=1)
+        for blk in self.up0:
+            h = blk(h, cond)
+        h = self.attn_up0(h, context, bias)
+        return self.out(F.silu(self.out_norm(h)))
+
+    def forward(self, window, frame_sigma, earlier_present, text, text_mask, state, reference=None):
+        """Same contract as `Decoder.forward`; the history frame's velocity is 0.
+        reference (B, C, h, w): the clean history frame the change is taken from (default: the
+        window's noised one). Clean, an idle chunk is the history frame exactly, not a copy that
+        loses a little to the conditioning noise in every chunk."""
+        cfg = self.cfg
+        B, Fw, C, h, w = window.shape
+        Fc = cfg.chunk_frames
+        hist = window[:, 0]  # (B, C, h, w), noised to the conditioning sigma
+        ref = hist if reference is None else reference
+        se = frame_sigma[:, 1].reshape(B, 1, 1, 1, 1)
+        sl = frame_sigma[:, 1 + Fc].reshape(B, 1, 1, 1, 1)
+        earlier, later = window[:, 1:1 + Fc], window[:, 1 + Fc:]
+        change = cfg.flow_target == "change"
+        if change:  # d_sigma = x_sigma - (1 - sigma) h
+            earlier = earlier - (1.0 - se) * ref[:, None]
+            later = later - (1.0 - sl) * ref[:, None]
+        pe = earlier_present.reshape(B, 1, 1, 1)
+        e_in = earlier.reshape(B, Fc * C, h, w)
+        l_in = later.reshape(B, Fc * C, h, w)
+        coords = self.coords.expand(B, -1, -1, -1)
+        x = torch.cat([
+            torch.cat([e_in, torch.zeros_like(e_in), hist, coords], dim=1),  # earlier slot: never sees the later chunk
+            torch.cat([l_in, e_in * pe, hist, coords], dim=1),
+        ], dim=0)  # (2B, ...)
+
+        zero = torch.zeros_like(frame_sigma[:, 1])
+        sig_own = torch.cat([frame_sigma[:, 1], frame_sigma[:, 1 + Fc]])
+        sig_other = torch.cat([zero, frame_sigma[:, 1]])
+        other_present = torch.cat([zero, earlier_present.reshape(B)])[:, None]
+        txt = torch.cat([text[:, 0], text[:, 1]])          # (2B, L, 384)
+        tmask = torch.cat([text_mask[:, 0], text_mask[:, 1]])  # (2B, L)
+        st = torch.cat([state[:, 0], state[:, 1]])          # (2B, Q, Ds)
+        pooled_text = (txt * tmask[..., None]).sum(1) / tmask.sum(1, keepdim=True).clamp(min=1.0)
+        role = torch.cat([self.role[0:1].expand(B, -1), self.role[1:2].expand(B, -1)])
+        cond = (self.t_embed(timestep_embedding(sig_own, 256))
+                + other_present * self.other_embed(timestep_embedding(sig_other, 256))
+                + role + self.text_pool(pooled_text) + self.state_pool(st.mean(dim=1)))
+        cond = F.silu(cond)
+        context = torch.cat([self.text_ctx(txt), self.state_ctx(st)], dim=1)  # (2B, L+Q, ctx)
+        ok = torch.cat([tmask, torch.ones(2 * B, st.shape[1], dtype=tmask.dtype, device=tmask.device)], dim=1)
+        bias = ((1.0 - ok) * NEG)[:, None, None, :]  # (2B, 1, 1, L+Q)
+
+        v = self.unet(x, cond, context, bias).reshape(2 * B, Fc, C, h, w)
+        v_e, v_l = v[:B], v[B:]
+        if cfg.decoder_predicts == "data":
+            # The network drew the clean chunk (or change); its velocity is (x_sigma - x_hat) / sigma, so an
+            # Euler step to sigma 0 lands exactly on x_hat, and an untrained or idle network (x_hat = 0 on
+            # the change) keeps the history frame as it is. sigma 0 only reaches an absent earlier chunk.
+            v_e = (earlier - v_e) / se.clamp(min=1e-3)
+            v_l = (later - v_l) / sl.clamp(min=1e-3)
+        if change:  # v_x = v_d - h
+            v_e = v_e - ref[:, None]
+            v_l = v_l - ref[:, None]
+        return torch.cat([torch.zeros_like(window[:, :1]), v_e, v_l], dim=1)
+
+
+# ---------------------------------------------------------------------------
 # The whole model.
 
 class GLP(nn.Module):
@@ -464,7 +642,7 @@ class GLP(nn.Module):
         self.vae = VAE(cfg)
         self.encoder = StateEncoder(cfg)
         self.backbone = Backbone(cfg)
-        self.decoder = Decoder(cfg)
+        self.decoder = ChunkUNet(cfg) if cfg.decoder_kind == "unet" else Decoder(cfg)
 
     def window(self, history_frame, history_noise, history_sigma, earlier, later, sigma):
         """Assemble the decoder's input window and per-frame sigmas.
@@ -497,7 +675,7 @@ class GLP(nn.Module):
         """
         B, Fc = later.shape[:2]
         window, frame_sigma = self.window(history[:, -1], history_noise, history_sigma, earlier, later, sigma)
-        v = self.decoder(window, frame_sigma, earlier_present, text, text_mask, state)
+        v = self.decoder(window, frame_sigma, earlier_present, text, text_mask, state, reference=history[:, -1])
         dt = (sigma - sigma_next).reshape(B, 2, 1, 1, 1, 1)
         earlier_next = earlier - dt[:, 0] * v[:, 1:1 + Fc]
         later_next = later - dt[:, 1] * v[:, 1 + Fc:]

@@ -45,8 +45,9 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
         f"- Encoder h: one chunk of frames -> {m.state.tokens} state tokens of width {m.state.width}.",
         f"- Backbone f: {m.backbone.layers}-layer causal transformer; turns of {m.backbone.turn_tokens} tokens "
         f"([s_t, h(o)] [action] [{m.state.queries} queries]); KV cache of the last {m.backbone.max_turns} turns.",
-        f"- Decoder g: flow-matching diffusion transformer over [history frame | earlier chunk | later chunk], "
-        f"K = {m.diffusion.denoise_steps} steps per chunk, history noised to sigma {m.diffusion.conditioning_noise}.",
+        f"- Decoder g: {_decoder_words((meta or {}).get('model_config', {}))} over [history frame | earlier chunk | "
+        f"later chunk], chunk-causal, K = {m.diffusion.denoise_steps} steps per chunk, history noised to sigma "
+        f"{m.diffusion.conditioning_noise}.",
         f"- Action encoder: all-MiniLM-L6-v2 ({m.action_encoder.dtype}), up to {m.action_encoder.max_tokens} tokens.",
         "",
         "## Graphs",
@@ -90,6 +91,14 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
                if st.get("glp", {}).get("motion_weight", 1.0) != 1.0 else ""),
             f"- Finished: {meta.get('finished', '?')} (commit {meta.get('git') or '?'})",
         ]
+        lines += _throughput_lines(meta)
+        bp = meta.get("best_probe")
+        if bp:
+            lines += [f"- Probe (`python -m model.probe`, {bp['cases']} held-out one-step cases, EMA weights) at the "
+                      f"shipped step {bp['step']}: right direction {bp['direction']:.2f}, named object found "
+                      f"{bp['found']:.2f}, scene kept {bp['kept']:.2f}, placement error {bp['position_error']:.3f}, "
+                      f"environment actions {bp['environment_success']:.2f}, colours kept after 16 chunks "
+                      f"{bp['colour_kept_16']:.2f} (score {bp['score']:.3f}; repeating the last frame scores 0.400)."]
     else:
         lines.append("Untrained (random weights): a test bundle.")
     lines += ["", "## Evaluation", ""]
@@ -108,9 +117,35 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
             lines.append(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
     else:
         lines.append("Not evaluated yet: run `python -m model.eval --bundle <this folder> --out <dir>`.")
-    if notes.strip():
-        lines += ["", "## Limitations", "", notes.strip()]
+    if notes.strip():  # notes with headings of their own bring their sections; plain text is the Limitations
+        lines += ["", notes.strip()] if notes.lstrip().startswith("## ") else ["", "## Limitations", "", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def _decoder_words(cfg: dict) -> str:
+    if cfg.get("decoder_kind") == "unet":
+        target = "the change from the history frame" if cfg.get("flow_target") == "change" else "the latents"
+        return (f"flow-matching U-Net over each chunk's latents at their own grid (a chunk's frames as channels; "
+                f"widths {cfg['decoder_width']}/{cfg['decoder_width'] * 3 // 2}, {cfg['decoder_layers']} residual "
+                f"blocks a level, action and state through adaptive group norm and cross-attention; flow on {target})")
+    return "flow-matching diffusion transformer"
+
+
+def _throughput_lines(meta: dict) -> list[str]:
+    glp = meta.get("stages", {}).get("glp", {})
+    peak = meta.get("machine_peak")
+    if not glp.get("step_gflop") or not peak:
+        return []
+    prec = glp.get("precision", "fp32")
+    check = glp.get("precision_check")
+    why = (f" (timed at start: fp32 {check['fp32_step_s']:.2f} s, bf16 autocast {check['bf16_step_s']:.2f} s a step)"
+           if check else "")
+    achieved = glp.get("achieved_gflops")
+    return [f"- GLP step: {glp['step_gflop']:.0f} GFLOP (forward and backward, {glp.get('windows_per_episode', '?')} "
+            f"windows from each episode), {prec}{why}; achieved "
+            f"{achieved:.0f} GFLOP/s against a measured matmul peak of {peak['fp32_gflops']:.0f} (fp32) / "
+            f"{peak['bf16_gflops']:.0f} (bf16) GFLOP/s on {peak.get('threads', '?')} threads"
+            if achieved else f"- GLP step: {glp['step_gflop']:.0f} GFLOP, {prec}"]
 
 
 # The aims of the evaluation (PAN's three dimensions on held-out scenes and wordings).

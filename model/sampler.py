@@ -287,7 +287,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path("rollout.png"))
     args = ap.parse_args(argv)
     if args.checkpoint:
-        from model.export import load_checkpoint
+        from model.checkpoint import load_checkpoint
         graphs = TorchGraphs(load_checkpoint(args.checkpoint)[0])
         enc_dir = args.text_encoder
     else:

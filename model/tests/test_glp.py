@@ -6,9 +6,12 @@ from model.config import get_config
 from model.export import random_model
 
 
-@pytest.fixture(scope="module")
-def model():
-    return random_model("tiny", seed=1)
+@pytest.fixture(scope="module", params=["unet", "dit"])
+def model(request):
+    """Both decoder networks: each must honour the same window contract."""
+    if request.param == "unet":
+        return random_model("tiny", seed=1, decoder_kind="unet", flow_target="change", decoder_predicts="data")
+    return random_model("tiny", seed=1, decoder_kind="dit", flow_target="frame", decoder_predicts="velocity")
 
 
 def inputs(cfg, B=2, seed=0):
@@ -83,7 +86,7 @@ def test_absent_earlier_chunk_is_invisible(model):
 def test_state_stream_starts_at_zero():
     """The state cross-attention's output projection is zero-initialised."""
     from model.glp import GLP
-    m = GLP(get_config("tiny").model)
+    m = GLP(get_config("tiny", decoder_kind="dit", flow_target="frame", decoder_predicts="velocity").model)
     for blk in m.decoder.blocks:
         assert blk.state_attn.proj.weight.abs().sum() == 0 and blk.state_attn.proj.bias.abs().sum() == 0
 
@@ -145,3 +148,54 @@ def test_training_cache_matches_full_cache(model):
     full, _ = unroll(model, obs, act, am)
     small, _ = unroll(model, obs, act, am, cache_turns=2)
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(full, small))
+
+
+def test_unet_new_pathways_start_at_zero():
+    """The U-Net's modulation, cross-attention and output start at zero, so at init the
+    change-predicting decoder's velocity is exactly "stay where the history frame is"."""
+    from model.glp import GLP
+    cfg = get_config("tiny", decoder_kind="unet", flow_target="change", decoder_predicts="velocity").model
+    m = GLP(cfg)
+    for name, mod in m.decoder.named_modules():
+        if name.endswith(".mod") or name.endswith("attn.proj") or name == "out":
+            assert mod.weight.abs().sum() == 0 and mod.bias.abs().sum() == 0, name
+    x = inputs(cfg)
+    with torch.no_grad():
+        v = velocity(m, x)
+    hist = (1 - 0.055) * x["history"][:, -1] + 0.055 * x["history_noise"]  # velocity() passes no reference
+    assert torch.allclose(v[:, 1:], -hist[:, None].expand_as(v[:, 1:]), atol=1e-6)
+
+
+def test_unet_change_target_is_a_reparameterisation():
+    """Flowing on the change from the history frame gives the same loss surface in latent
+    space: a perfect change-velocity equals a perfect latent-velocity (v_x = v_d - h)."""
+    cfg = get_config("tiny", decoder_kind="unet", flow_target="change", decoder_predicts="velocity").model
+    from model.glp import GLP
+    m = GLP(cfg).eval()
+    x = inputs(cfg)
+    # With the network's raw output forced to the true change velocity, the Euler step lands on the data.
+    data = torch.randn_like(x["later"])
+    noise = torch.randn_like(x["later"])
+    sl = 0.75
+    x["later"] = (1 - sl) * data + sl * noise
+    hist = x["history"][:, -1]  # denoise_call takes the change from the clean history frame
+    change_v = noise - (data - hist[:, None])
+    m.decoder.unet = lambda *a, **k: torch.cat([torch.zeros_like(change_v), change_v]).flatten(1, 2)
+    with torch.no_grad():
+        _, later_next = m.denoise_call(**dict(x, sigma_next=torch.tensor([[0.0, 0.0]] * 2)))
+    # sigma 0.75 -> 0: a full Euler step with the exact velocity gives the data back
+    assert torch.allclose(later_next, data, atol=1e-5)
+
+
+def test_unet_drawing_the_change_keeps_an_idle_scene_exactly():
+    """Predicting the clean change: an untrained network (it draws no change) brings any noisy
+    chunk to the history frame in the Euler step to sigma 0, so what is not acted on is kept."""
+    from model.glp import GLP
+    cfg = get_config("tiny", decoder_kind="unet", flow_target="change", decoder_predicts="data").model
+    m = GLP(cfg).eval()
+    x = inputs(cfg)
+    with torch.no_grad():
+        e, l = m.denoise_call(**dict(x, sigma=torch.tensor([[0.25, 0.75]] * 2), sigma_next=torch.zeros(2, 2)))
+    hist = x["history"][:, -1]  # the clean frame: nothing is lost to the conditioning noise
+    assert torch.allclose(e, hist[:, None].expand_as(e), atol=1e-5)
+    assert torch.allclose(l, hist[:, None].expand_as(l), atol=1e-5)

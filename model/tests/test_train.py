@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from model.export import load_checkpoint
+from model.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,3 +74,34 @@ def test_change_weights_pick_out_what_moved():
     assert w[0, 1, 0, 2:4, 5].eq(10.0).all() and w[0, 1].sum() == 62 + 20
     assert w[0, 0].eq(1.0).all() and w[1].eq(1.0).all()
     assert change_weights(chunk, history, motion_weight=1.0).eq(1.0).all()  # the plain loss
+
+
+
+def test_pre_encoded_shards_and_exact_resume(tmp_path, text_encoder_dir):
+    """Stage 2 from pre-encoded shards (built by the run); a run stopped after a checkpoint and
+    resumed takes exactly the steps an uninterrupted one takes: weights, optimizer, RNG and data
+    position all come back."""
+    common = ["--text-encoder", str(text_encoder_dir), "--data", str(tmp_path / "data"), "--data-shards", "2",
+              "--shard-episodes", "3", "--precision", "fp32",
+              "--set", "ae_steps=2", "glp_steps=6", "log_every=1", "checkpoint_every=3"]
+    whole = tmp_path / "whole"
+    r = train(whole, *common)
+    assert r.returncode == 0, r.stderr[-2000:]
+    index = json.loads((tmp_path / "data" / "index.json").read_text())
+    assert index["episodes_per_shard"] == 3 and (tmp_path / "data" / "shard-0001.npz").exists()
+    meta = torch.load(whole / "glp.pt", weights_only=False)["meta"]
+    assert meta["stages"]["glp"]["precision"] == "fp32" and meta["stages"]["glp"]["step_gflop"] > 0
+    assert meta["machine_peak"]["fp32_gflops"] > 0
+
+    part = tmp_path / "part"
+    r = train(part, *common, "--stop-after", "3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not (part / "glp.pt").exists() and "stopped at glp step 3" in r.stdout
+    r = train(part, *common, "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = {x["step"]: x["loss"] for x in rows(whole) if x["stage"] == "glp"}
+    b = {x["step"]: x["loss"] for x in rows(part) if x["stage"] == "glp"}
+    assert sorted(b) == list(range(1, 7))
+    assert all(abs(a[k] - b[k]) <= 1e-6 * abs(a[k]) for k in a), (a, b)
+    _, meta = load_checkpoint(part / "glp.pt")
+    assert [(r["stage"], r["step"]) for r in meta["resumes"]] == [("glp", 3)]

@@ -1,0 +1,96 @@
+"""Loading weights: a training checkpoint, or the autoencoder of an exported bundle.
+
+A bundle ships ONNX graphs, not PyTorch weights; the VAE's graphs keep their
+parameter names, except the group-norm scales and shifts, which the exporter
+folds into unnamed constants in module order. `load_vae` reads them back in that
+order and checks the result against the graph itself, so a new GLP stage can be
+trained on a shipped autoencoder without its training run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.config import GLPConfig
+from model.glp import GLP, VAE
+
+
+def load_checkpoint(path: Path) -> tuple[GLP, dict]:
+    """A run's checkpoint (`ckpt.pt` or `glp.pt`) -> the model on its EMA weights, and the run's metadata."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = GLPConfig.from_dict(ckpt["config"])
+    model = GLP(cfg)
+    state = ckpt.get("ema") or ckpt["model"]
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval(), ckpt.get("meta", {})
+
+
+def save_weights(checkpoint: Path, out: Path) -> Path:
+    """The EMA weights of a run in half precision, with its config and record: small enough to keep in
+    the repository beside the bundle, loadable by `load_checkpoint` and `model.train --init-from`."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ema = ck.get("ema") or ck["model"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": ck["config"], "stage": "done", "step": ck.get("step"), "meta": ck.get("meta", {}),
+                "ema": {k: v.half() if v.is_floating_point() else v for k, v in ema.items()}}, out)
+    return out
+
+
+def _vae_from_graphs(bundle: Path, cfg: GLPConfig) -> VAE:
+    import onnx
+    from onnx import numpy_helper
+
+    vae = VAE(cfg)
+    state = vae.state_dict()
+    loaded = {}
+    for part, graph in (("encoder", "vae_encoder"), ("decoder", "vae_decoder")):
+        inits = onnx.load(str(Path(bundle) / "graphs" / f"{graph}.onnx")).graph.initializer
+        named = {i.name: numpy_helper.to_array(i) for i in inits}
+        for k, v in named.items():
+            if k.startswith("vae.") and k[4:] in state:
+                loaded[k[4:]] = torch.from_numpy(np.array(v, dtype=np.float32)).reshape(state[k[4:]].shape)
+        # Group norms: (weight, bias) pairs of shape (C, 1, 1), in module order.
+        folded = [numpy_helper.to_array(i) for i in inits if not i.name.startswith("vae.") and len(i.dims) == 3
+                  and list(i.dims[1:]) == [1, 1]]
+        norms = [n for n, m in getattr(vae, part).named_modules() if isinstance(m, torch.nn.GroupNorm)]
+        if len(folded) != 2 * len(norms):
+            raise ValueError(f"{graph}.onnx: {len(folded)} folded norm constants for {len(norms)} group norms")
+        for j, n in enumerate(norms):
+            loaded[f"{part}.{n}.weight"] = torch.from_numpy(folded[2 * j].reshape(-1).astype(np.float32))
+            loaded[f"{part}.{n}.bias"] = torch.from_numpy(folded[2 * j + 1].reshape(-1).astype(np.float32))
+    missing = sorted(set(state) - set(loaded))
+    if missing:
+        raise ValueError(f"{bundle}: no weights for {missing[:5]}")
+    vae.load_state_dict(loaded)
+    vae.eval()
+    _check_against_graph(vae, Path(bundle) / "graphs" / "vae_encoder.onnx", cfg)
+    return vae
+
+
+def _check_against_graph(vae: VAE, graph: Path, cfg: GLPConfig, tol: float = 1e-3) -> None:
+    import onnxruntime as ort
+    x = np.random.default_rng(0).uniform(0, 1, (1, 3, cfg.image_size, cfg.image_size)).astype(np.float32)
+    sess = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        got = vae.encode(torch.from_numpy(x)).numpy()
+    err = float(np.abs(got - want).max())
+    if err > tol:
+        raise ValueError(f"weights read back from {graph} do not reproduce it (max diff {err:.2e})")
+
+
+def load_vae(source: Path | str, cfg: GLPConfig) -> VAE:
+    """The finished autoencoder of a checkpoint (past stage 1) or of a bundle folder."""
+    source = Path(source)
+    if source.is_dir():
+        return _vae_from_graphs(source, cfg)
+    ck = torch.load(source, map_location="cpu", weights_only=False)
+    if ck.get("stage") == "ae":
+        raise ValueError(f"{source} is still in stage 1 (autoencoder); finish it first")
+    vae = VAE(cfg)
+    state = ck.get("ema") or ck["model"]
+    vae.load_state_dict({k[len("vae."):]: v.float() for k, v in state.items() if k.startswith("vae.")})
+    return vae.eval()

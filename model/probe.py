@@ -1,0 +1,208 @@
+"""A fast probe of action following: minutes, not the full evaluation's twenty.
+
+    python -m model.probe --checkpoint runs/cpu/ckpt.pt
+    python -m model.probe --bundle public/models/tabletop
+
+A fixed set of one-step cases on held-out scenes with held-out wordings: a move
+in each of the 8 directions at each of the 3 distances, move_to, move_next_to,
+add, remove, recolour and lighting. Each case starts a fresh session on the
+case's frame, queues the action and reads the first chunk's last frame with the
+detector (`model/eval/judge.py`: right direction, named object found, the rest
+of the scene kept, placement error). A few 16-chunk rollouts of moves score
+colour drift: the share of the scene's colours still read, and no others, at
+the last chunk. Every score is given beside repeating the last frame.
+
+Training runs the probe on its EMA weights every `--probe-every` steps, logs
+it and keeps the best checkpoint by `score`: the mean of right direction, agent
+and environment success, scene kept and colours kept (repeating the last frame
+scores 0.4, a perfect model 1.0).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from model.eval.cases import ActionCase, outcome
+from model.eval.fidelity import score_fidelity
+from model.eval.samplers import RepeatLastFrame, chunk_frames_uint8
+from model.world import (
+    DIRECTIONS, DISTANCES, LIGHTING_LEVELS, PLACES, describe, detect, random_scene, render, scene_seeds,
+    valid_actions,
+)
+from model.world.actions import moved_distance
+
+DRIFT_ROLLOUTS = 4
+DRIFT_CHUNKS = 16
+
+
+def _move_case(rng, pool, direction, distance):
+    """The next held-out scene with an object whose move of this kind is not blocked (>= 80% of its length)."""
+    for seed in pool:
+        state = random_scene(seed)
+        for obj in rng.permutation(list(state.colours)):
+            a = {"type": "move", "object": str(obj), "direction": direction, "distance": distance}
+            if moved_distance(state, a) >= 0.8 * DISTANCES[distance]:
+                return state, a
+    raise RuntimeError("no held-out scene fits")
+
+
+@lru_cache(maxsize=4)
+def probe_cases(size: int) -> tuple[list[ActionCase], list[tuple]]:
+    """(one-step cases, drift rollouts as (start state, actions, texts)); fixed, seeded."""
+    rng = np.random.default_rng(2024)
+    seeds = scene_seeds("heldout", 2000)
+    rng.shuffle(seeds)
+    pool = iter(seeds)
+    plan = []  # (state, action)
+    for d in DIRECTIONS:
+        for dist in DISTANCES:
+            plan.append(_move_case(rng, pool, d, dist))
+    places = list(PLACES)
+    for kind, n in (("move_to", 8), ("move_next_to", 4), ("add", 8), ("remove", 8), ("recolour", 8), ("light", 4)):
+        made = 0
+        while made < n:
+            state = random_scene(next(pool))
+            options = valid_actions(state, (kind,))
+            if kind == "move_to":
+                options = [a for a in options if a["place"] == places[made % len(places)]]
+            if kind == "light":
+                options = [a for a in options if a["level"] == LIGHTING_LEVELS[made % len(LIGHTING_LEVELS)]
+                           and a["level"] != state.lighting]
+            if kind in ("move_to", "move_next_to"):
+                options = [a for a in options if moved_distance(state, a) >= 0.08]
+            if not options:
+                continue
+            plan.append((state, options[int(rng.integers(len(options)))]))
+            made += 1
+    cases = []
+    for i, (state, action) in enumerate(plan):
+        final = outcome(state, action)
+        cases.append(ActionCase(episode=i, step=0, state=state, action=action,
+                                text=describe(action, rng, "heldout", state), final=final,
+                                frame=render(state, size), target=render(final, size)))
+    drift = []
+    for _ in range(DRIFT_ROLLOUTS):
+        state = random_scene(next(pool))
+        start, actions, texts = state, [], []
+        for _ in range(DRIFT_CHUNKS):
+            options = [a for a in valid_actions(state, ("move",)) if moved_distance(state, a) >= 0.05]
+            a = options[int(rng.integers(len(options)))]
+            actions.append(a)
+            texts.append(describe(a, rng, "heldout", state))
+            state = outcome(state, a)
+        drift.append((start, actions, texts))
+    return cases, drift
+
+
+def _colours_kept(frame: np.ndarray, colours: set[str]) -> float:
+    seen = {o["colour"] for o in detect(frame)["objects"]}
+    return len(seen & colours) / max(1, len(seen | colours))
+
+
+def run_probe(make, size: int, seed: int = 0) -> dict:
+    """`make(seed)` -> a sampler (model/eval/samplers.py interface). Returns the probe's scores."""
+    t0 = time.time()
+    cases, drift = probe_cases(size)
+    last = []
+    for i, case in enumerate(cases):
+        s = make(seed + i).start(case.frame)
+        s.act(case.text)
+        last.append(chunk_frames_uint8(s.run_chunks(1)[0])[-1])
+    fid = score_fidelity(cases, np.stack(last))
+    records = fid["cases"]
+    moves = [r for r in records if r["type"] == "move"]
+    kept_colour = []
+    for j, (start, actions, texts) in enumerate(drift):
+        s = make(seed + 1000 + j).start(render(start, size))
+        for t in texts:
+            s.act(t)
+        chunks = s.run_chunks(DRIFT_CHUNKS)
+        kept_colour.append(_colours_kept(chunk_frames_uint8(chunks[-1])[-1], set(start.colours)))
+
+    def mean(xs):
+        xs = [float(x) for x in xs if x is not None]
+        return float(np.mean(xs)) if xs else 0.0
+
+    agent = [r for r in records if r["type"] in ("move", "move_to", "move_next_to")]
+    out = {
+        "cases": len(cases),
+        "direction": mean(r["direction_ok"] for r in agent),
+        "found": mean(r["position_error"] is not None for r in agent),
+        "kept": mean(r["kept"] for r in records),
+        "position_error": mean(r["position_error"] for r in agent),
+        "move_success": mean(r["success"] for r in moves),
+        "agent_success": fid["summary"]["agent"] or 0.0,
+        "environment_success": fid["summary"]["environment"] or 0.0,
+        "by_type": {k: v["success"] for k, v in fid["summary"]["by_type"].items()},
+        "colour_kept_16": mean(kept_colour),
+    }
+    # Repeating the last frame keeps every object and colour but acts on nothing: it scores 0.4.
+    out["score"] = (out["direction"] + out["agent_success"] + out["environment_success"] + out["kept"]
+                    + out["colour_kept_16"]) / 5.0
+    out["seconds"] = time.time() - t0
+    return out
+
+
+def probe_model(model, action_encoder, seed: int = 0) -> dict:
+    """The probe on a PyTorch GLP model (training's EMA weights)."""
+    import torch
+
+    from model.sampler import ReferenceSampler, TorchGraphs
+    graphs = TorchGraphs(model)
+    was_training = model.training
+    with torch.no_grad():
+        res = run_probe(lambda s: ReferenceSampler(graphs, action_encoder, s), model.cfg.image_size, seed)
+    model.train(was_training)
+    return res
+
+
+def probe_baseline(size: int, chunk_frames: int) -> dict:
+    return run_probe(lambda s: RepeatLastFrame(chunk_frames), size)
+
+
+def format_row(name: str, r: dict) -> str:
+    return (f"{name:<22} direction {r['direction']:.3f}  found {r['found']:.3f}  kept {r['kept']:.3f}  "
+            f"pos.err {r['position_error']:.3f}  env {r['environment_success']:.3f}  "
+            f"colour kept@16 {r['colour_kept_16']:.3f}  score {r['score']:.3f}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a training checkpoint (EMA weights are probed)")
+    src.add_argument("--bundle", type=Path, help="an exported bundle folder (fp32 graphs, onnxruntime CPU)")
+    ap.add_argument("--text-encoder", type=Path, help="action encoder folder (default: the bundle's, or the shipped one)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="also write the scores here")
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(args.threads)
+    from model.text_encoder import ActionEncoder
+    if args.checkpoint:
+        from model.checkpoint import load_checkpoint
+        model, _ = load_checkpoint(args.checkpoint)
+        text_dir = args.text_encoder or Path("public/models/tabletop/text-encoder")
+        res = probe_model(model, ActionEncoder(text_dir, model.cfg.max_action_tokens))
+        size, frames = model.cfg.image_size, model.cfg.chunk_frames
+    else:
+        from model.eval.samplers import load_bundle
+        b = load_bundle(args.bundle, threads=args.threads)
+        res = run_probe(b.sampler, b.size)
+        size, frames = b.size, b.chunk_frames
+    base = probe_baseline(size, frames)
+    print(format_row("model", res))
+    print(format_row("repeat last frame", base))
+    print(f"{res['cases']} cases in {res['seconds']:.0f}s; success by type: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in res["by_type"].items()))
+    if args.json:
+        args.json.write_text(json.dumps({"model": res, "repeat_last_frame": base}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
