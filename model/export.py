@@ -42,6 +42,7 @@ ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "flo
                onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32",
                onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.BOOL: "bool"}
 IDLE_ACTION = "wait"
+MAX_QUANT_SIZE_RATIO = 0.8  # a q8/q4 graph ships only if at most this share of its fp32 size
 
 
 # ---------------------------------------------------------------------------
@@ -381,8 +382,15 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
             files["fp16"] = out / "graphs" / f"{g}.fp16.onnx"
             to_fp16(p32, files["fp16"])
         for v, bits in QUANT_BITS.items():
-            if v in variants and matmul_nbits(p32, out / "graphs" / f"{g}.{v}.onnx", bits):
-                files[v] = out / "graphs" / f"{g}.{v}.onnx"
+            q = out / "graphs" / f"{g}.{v}.onnx"
+            if v in variants and matmul_nbits(p32, q, bits):
+                # Weight-only quantization reaches MatMuls, not convolutions: a convolutional graph barely
+                # shrinks, and a variant that saves little is not worth its download and its place in the repo.
+                if q.stat().st_size > MAX_QUANT_SIZE_RATIO * p32.stat().st_size:
+                    msg += f"; {v} not kept ({q.stat().st_size / 1e6:.2f} MB, no smaller than it needs to be)"
+                    q.unlink()
+                else:
+                    files[v] = q
         msg += "".join(f"; {v} {p.stat().st_size / 1e6:.2f} MB" for v, p in files.items() if v != "fp32")
         graph_files[g] = files
         log(msg)
@@ -421,7 +429,8 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
                               eval_scores, vectors)
     (out / "manifest.json").write_text(dump_manifest(manifest))
     from model.model_card import model_card
-    (out / "README.md").write_text(model_card(manifest, meta or {}, cost, scores, quality, card_notes))
+    (out / "README.md").write_text(model_card(manifest, meta or {}, cost, scores, quality, card_notes,
+                                                   model_config=cfg.to_dict()))
     log(f"bundle written to {out} in {time.time() - t0:.1f}s")
     return manifest
 
@@ -459,7 +468,6 @@ def main(argv=None):
 
     if args.checkpoint:
         model, meta = load_checkpoint(args.checkpoint)
-        meta = {**meta, "model_config": model.cfg.to_dict()}
     else:
         model, meta = random_model(args.config, args.seed), None
     scores = json.loads(args.eval.read_text()) if args.eval else None

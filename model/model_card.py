@@ -22,7 +22,7 @@ def _hms(seconds: float) -> str:
 
 
 def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores: dict | None = None,
-               variant_quality: dict | None = None, notes: str = "") -> str:
+               variant_quality: dict | None = None, notes: str = "", model_config: dict | None = None) -> str:
     """`notes`: markdown from the people who trained it (what falls short and why), appended as its own section."""
     m = manifest
     lines = [
@@ -45,7 +45,7 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
         f"- Encoder h: one chunk of frames -> {m.state.tokens} state tokens of width {m.state.width}.",
         f"- Backbone f: {m.backbone.layers}-layer causal transformer; turns of {m.backbone.turn_tokens} tokens "
         f"([s_t, h(o)] [action] [{m.state.queries} queries]); KV cache of the last {m.backbone.max_turns} turns.",
-        f"- Decoder g: {_decoder_words((meta or {}).get('model_config', {}))} over [history frame | earlier chunk | "
+        f"- Decoder g: {_decoder_words(model_config or (meta or {}).get('model_config', {}))} over [history frame | earlier chunk | "
         f"later chunk], chunk-causal, K = {m.diffusion.denoise_steps} steps per chunk, history noised to sigma "
         f"{m.diffusion.conditioning_noise}.",
         f"- Action encoder: all-MiniLM-L6-v2 ({m.action_encoder.dtype}), up to {m.action_encoder.max_tokens} tokens.",
@@ -79,8 +79,9 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
             *([f"- Autoencoder taken from {meta['vae_from']}"] if meta.get("vae_from") else []),
             f"- Configuration: `{meta.get('config', '?')}` (model/config.py)",
             f"- Hardware: {meta.get('hardware', '?')}",
-            f"- Wall time: {_hms(meta.get('wall_seconds', 0))} "
-            f"(autoencoder {_hms(st.get('ae', {}).get('seconds', 0))}, GLP {_hms(st.get('glp', {}).get('seconds', 0))})",
+            f"- Wall time: {_hms(meta.get('wall_seconds') or sum(x.get('seconds', 0) for x in st.values()))} "
+            f"(autoencoder {_hms(st['ae']['seconds']) if st.get('ae') else 'taken over, not trained here'}, "
+            f"GLP {_hms(st.get('glp', {}).get('seconds', 0))})",
             f"- Data seen: autoencoder {st.get('ae', {}).get('steps', 0)} steps on "
             f"{st.get('ae', {}).get('frames', 0):,} generated frames; GLP {st.get('glp', {}).get('steps', 0)} steps on "
             f"{st.get('glp', {}).get('episodes', 0):,} episodes ({st.get('glp', {}).get('frames', 0):,} frames), "
@@ -181,7 +182,8 @@ def main(argv=None):
     index = json.loads((args.bundle / "testvectors" / "index.json").read_text())
     scores = json.loads(args.scores.read_text()) if args.scores else None
     card = model_card(load_manifest(args.bundle / "manifest.json"), ck.get("meta", {}), index.get("cost"), scores,
-                      index.get("variantQuality"), args.notes.read_text() if args.notes else "")
+                      index.get("variantQuality"), args.notes.read_text() if args.notes else "",
+                      model_config=ck.get("config"))
     (args.bundle / "README.md").write_text(card)
     print(f"wrote {args.bundle / 'README.md'}")
 

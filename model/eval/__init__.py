@@ -1,6 +1,6 @@
 """
 Evaluation of GLP world models against the tabletop simulator's ground truth
-(DESIGN.md section 6), on held-out episodes:
+(the three dimensions of the PAN paper's evaluation), on held-out episodes:
 
 1. action simulation fidelity (`fidelity`), judged by the world's detector (`judge`);
 2. long-horizon forecast: PSNR/SSIM per step, simulation consistency and
