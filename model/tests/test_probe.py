@@ -24,11 +24,3 @@ def test_repeating_the_last_frame_acts_on_nothing_and_keeps_everything():
     assert r["found"] == 1.0 and r["kept"] == 1.0 and r["colour_kept_16"] == 1.0
     assert r["score"] == pytest.approx(0.4)
 
-
-def test_probe_runs_on_a_model(text_encoder_dir):
-    from model.export import random_model
-    from model.text_encoder import ActionEncoder
-    model = random_model("tiny", seed=3)
-    r = probe_model(model, ActionEncoder(text_encoder_dir, model.cfg.max_action_tokens))
-    assert r["cases"] >= 64 and 0.0 <= r["score"] <= 1.0
-    assert set(r["by_type"]) >= {"move", "add", "light"}
