@@ -371,7 +371,7 @@ class Run:
         # The checks below draw batches and random numbers: put both back so they change no step.
         rng, pos = torch.get_rng_state(), self.data.state_dict() if hasattr(self.data, "state_dict") else None
         autocast = self.precision(name, wrapped, batch_fn, stage_meta)
-        flops = self.step_flops(wrapped, batch_fn, autocast, stage_meta) if self.main else None
+        flops = self.step_flops(wrapped, batch_fn, autocast, stage_meta)  # every rank: its backward is collective under DDP
         torch.set_rng_state(rng)
         if pos is not None:
             self.data.load_state_dict(pos)
