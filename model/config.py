@@ -22,6 +22,10 @@ class GLPConfig:
     latent_channels: int = 8
     vae_stages: int = 3
     vae_width: int = 24
+    # The decoder half: "mirror" (the encoder reversed) or "light" (stops at half resolution and
+    # draws 2x2 pixels a cell; model/glp.py vae_decoder), trained on the frozen encoder's latents
+    # by `python -m model.vae_decoder`.
+    vae_decoder: str = "mirror"
 
     # Encoder h: frames of one chunk -> `state_tokens` tokens of `state_width`.
     state_tokens: int = 16
@@ -103,6 +107,7 @@ class GLPConfig:
             assert self.decoder_width % 16 == 0, "U-Net widths (w, 3w/2) must split into 8 groups"
             assert self.latent_size % 2 == 0, "the U-Net halves the latent grid once"
         assert self.state_width % self.encoder_heads == 0
+        assert self.vae_decoder in ("mirror", "light"), f"vae_decoder: 'mirror' or 'light', not {self.vae_decoder!r}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,6 +140,9 @@ class TrainConfig:
     # effect); 1.0 is the plain loss.
     motion_weight: float = 10.0
     windows_per_episode: int = 2  # decoder windows drawn from each episode's unrolled turns per step
+    # Share of windows whose history frame is the model's own drawing instead of the true frame
+    # (model/train.py GLPLoss.drawn_history): trains the decoder on the history it meets at inference.
+    self_history: float = 0.0
     ema_decay: float = 0.999
     log_every: int = 25
     checkpoint_every: int = 250

@@ -128,6 +128,42 @@ class Upsample2x(nn.Module):
         return x[:, :, :, None, :, None].expand(B, C, H, 2, W, 2).reshape(B, C, 2 * H, 2 * W)
 
 
+class PixelShuffle2x(nn.Module):
+    """(N, 4C, H, W) -> (N, C, 2H, 2W), each cell's channels laid out as its 2x2 pixels (as
+    nn.PixelShuffle(2)), spelled as Reshape + Transpose so every ONNX runtime takes it."""
+
+    def forward(self, x):
+        N, C4, H, W = x.shape
+        C = C4 // 4
+        return x.reshape(N, C, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, C, 2 * H, 2 * W)
+
+
+def vae_decoder(cfg: GLPConfig) -> nn.Sequential:
+    """The latents -> frames half of the VAE (`cfg.vae_decoder`).
+
+    "mirror": the encoder's levels in reverse, a residual block at every resolution up to the
+    frame's own (0.49 GFLOP a 64x64 frame). "light": the same down to half the frame's size, then
+    a convolution to 2x2 pixels a cell (pixel shuffle), so nothing runs at full resolution and the
+    widths stop at 64 (0.15 GFLOP a frame): it is the graph that runs once per shown frame, and
+    flat-coloured tabletop scenes do not need the mirror's width to be drawn sharply.
+    """
+    w, C, S = cfg.vae_width, cfg.latent_channels, cfg.vae_stages
+    gn = lambda c: nn.GroupNorm(8 if c >= 8 else 1, c)
+    if cfg.vae_decoder == "mirror":
+        chans = [w * min(2 ** i, 4) for i in range(S + 1)]  # e.g. 24, 48, 96, 96
+        dec = [nn.Conv2d(C, chans[-1], 3, padding=1), ResBlock(chans[-1], chans[-1])]
+        for i in reversed(range(S)):
+            dec += [Upsample2x(), nn.Conv2d(chans[i + 1], chans[i], 3, padding=1), ResBlock(chans[i], chans[i])]
+        dec += [gn(chans[0]), nn.SiLU(), nn.Conv2d(chans[0], 3, 3, padding=1)]
+        return nn.Sequential(*dec)
+    chans = [min(w * 2 ** i, 64) for i in range(S)]  # levels 1..S: e.g. 32, 64, 64 at 32, 16, 8 px
+    dec = [nn.Conv2d(C, chans[-1], 3, padding=1), ResBlock(chans[-1], chans[-1])]
+    for i in reversed(range(S - 1)):
+        dec += [Upsample2x(), nn.Conv2d(chans[i + 1], chans[i], 3, padding=1), ResBlock(chans[i], chans[i])]
+    dec += [gn(chans[0]), nn.SiLU(), nn.Conv2d(chans[0], 3 * 4, 3, padding=1), PixelShuffle2x()]
+    return nn.Sequential(*dec)
+
+
 class VAE(nn.Module):
     def __init__(self, cfg: GLPConfig):
         super().__init__()
@@ -140,12 +176,7 @@ class VAE(nn.Module):
         enc += [ResBlock(chans[-1], chans[-1]), nn.GroupNorm(8 if chans[-1] >= 8 else 1, chans[-1]), nn.SiLU(),
                 nn.Conv2d(chans[-1], 2 * C, 3, padding=1)]
         self.encoder = nn.Sequential(*enc)
-        dec = [nn.Conv2d(C, chans[-1], 3, padding=1), ResBlock(chans[-1], chans[-1])]
-        for i in reversed(range(cfg.vae_stages)):
-            dec += [Upsample2x(), nn.Conv2d(chans[i + 1], chans[i], 3, padding=1),
-                    ResBlock(chans[i], chans[i])]
-        dec += [nn.GroupNorm(8 if chans[0] >= 8 else 1, chans[0]), nn.SiLU(), nn.Conv2d(chans[0], 3, 3, padding=1)]
-        self.decoder = nn.Sequential(*dec)
+        self.decoder = vae_decoder(cfg)
         self.register_buffer("latent_scale", torch.ones(()))
 
     def encode_moments(self, frames):

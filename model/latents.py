@@ -36,8 +36,12 @@ SHARD_SEED = 7_000_000  # shard i's scenes come from default_rng([SHARD_SEED, i]
 
 
 def vae_fingerprint(vae: torch.nn.Module) -> str:
+    """What the shards' latents depend on: the encoder half and the latent scale (a new decoder,
+    model/vae_decoder.py, reads the same latents)."""
     h = hashlib.sha256()
     for k, v in sorted(vae.state_dict().items()):
+        if k.startswith("decoder."):
+            continue
         h.update(k.encode())
         h.update(v.detach().cpu().float().numpy().tobytes())
     return h.hexdigest()[:16]

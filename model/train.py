@@ -85,20 +85,26 @@ class AELoss(nn.Module):
         mean, logvar = self.vae.encode_moments(frames)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
         recon = (self.vae.decoder(z) + 1.0) * 0.5
-        table = frames.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3, 1, 1)
-        is_object = ((frames - table).abs().sum(1, keepdim=True) > 0.15).float()
-        w = 1.0 + (self.object_weight - 1.0) * is_object
-        err = recon - frames
-        l1 = (w * err.abs()).mean() / w.mean()
-        mse = (w * err.square()).mean() / w.mean()
-        # Edges: matching image gradients keeps shapes crisp (a triangle must stay a triangle).
-        dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
-        dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
-        edges = (dx(recon) - dx(frames)).abs().mean() + (dy(recon) - dy(frames)).abs().mean()
+        loss, parts = reconstruction_loss(recon, frames, self.object_weight)
         # A weak KL keeps the latent space smooth without blurring the objects.
         kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
-        return l1 + mse + edges + self.kl_weight * kl, {"l1": l1.detach(), "mse": mse.detach(), "edges": edges.detach(),
-                                                       "kl": kl.detach()}
+        return loss + self.kl_weight * kl, {**parts, "kl": kl.detach()}
+
+
+def reconstruction_loss(recon: torch.Tensor, frames: torch.Tensor, object_weight: float = 10.0):
+    """L1 + MSE + image-gradient error of reconstructed frames (N, 3, H, W) in [0, 1], pixels that
+    differ from the frame's dominant (table) colour weighted `object_weight` times."""
+    table = frames.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3, 1, 1)
+    is_object = ((frames - table).abs().sum(1, keepdim=True) > 0.15).float()
+    w = 1.0 + (object_weight - 1.0) * is_object
+    err = recon - frames
+    l1 = (w * err.abs()).mean() / w.mean()
+    mse = (w * err.square()).mean() / w.mean()
+    # Edges: matching image gradients keeps shapes crisp (a triangle must stay a triangle).
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
+    edges = (dx(recon) - dx(frames)).abs().mean() + (dy(recon) - dy(frames)).abs().mean()
+    return l1 + mse + edges, {"l1": l1.detach(), "mse": mse.detach(), "edges": edges.detach()}
 
 
 def change_weights(chunk: torch.Tensor, history: torch.Tensor, motion_weight: float,
@@ -111,12 +117,52 @@ def change_weights(chunk: torch.Tensor, history: torch.Tensor, motion_weight: fl
 
 
 class GLPLoss(nn.Module):
-    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float):
+    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float, self_history: float = 0.0):
         super().__init__()
         self.model = model
         self.encoder, self.backbone, self.decoder = model.encoder, model.backbone, model.decoder
         self.k = windows_per_episode
         self.motion_weight = motion_weight
+        self.self_history = self_history
+
+    @torch.no_grad()
+    def drawn_history(self, history, latents, b, t, text, text_mask, states):
+        """The history frame as inference has it: drawn by the model, not read off the data.
+
+        At inference the history of chunk t (t >= 2) is the last frame of chunk t - 2 as the
+        decoder drew it, with its misses (faint leftovers of a removed or moved object, blur,
+        shifted colours), and a decoder trained only on true history frames keeps them as if they
+        were scene, so they pile up over a rollout. For a share `self_history` of the windows the
+        history is instead the model's own one-step drawing of chunk t - 2 (from a noise level
+        ~ U[0.3, 1], as a first chunk, from the true frame before it); the targets stay the true
+        chunks, so the decoder learns to draw them from an imperfect history frame."""
+        m, cfg = self.model, self.model.cfg
+        Fc = cfg.chunk_frames
+        pick = (t >= 2) & (torch.rand(t.shape, device=t.device) < self.self_history)
+        if not bool(pick.any()):
+            return history
+        i = pick.nonzero().flatten()
+        bi, g = b[i], t[i] - 2  # draw chunk g = t - 2
+        k = torch.arange(Fc, device=t.device)
+        prev_i = torch.where(g >= 1, g * Fc, torch.zeros_like(g))  # last frame of chunk g - 1, else the start
+        prev = latents[bi, prev_i]
+        target = latents[bi[:, None], 1 + g[:, None] * Fc + k]  # (n, F, C, h, w)
+        n = len(i)
+        sg = 0.3 + 0.7 * torch.rand(n, device=t.device)
+        noise = torch.randn_like(target)
+        x = (1.0 - sg.reshape(-1, 1, 1, 1, 1)) * target + sg.reshape(-1, 1, 1, 1, 1) * noise
+        sigma = torch.stack([torch.zeros_like(sg), sg], 1)
+        hs = torch.full((n,), cfg.conditioning_noise, device=t.device)
+        window, frame_sigma = m.window(prev, torch.randn_like(prev), hs, torch.zeros_like(x), x, sigma)
+        ctx_text = text[bi, g][:, None].expand(-1, 2, -1, -1)
+        ctx_mask = text_mask[bi, g][:, None].expand(-1, 2, -1)
+        ctx_state = states[bi, g][:, None].expand(-1, 2, -1, -1)
+        v = self.decoder(window, frame_sigma, torch.zeros(n, device=t.device), ctx_text, ctx_mask, ctx_state,
+                         reference=prev)
+        drawn = x[:, -1] - sg.reshape(-1, 1, 1, 1) * v[:, -1].float()  # the drawing: x_sigma - sigma * v
+        out = history.clone()
+        out[i] = drawn.to(out.dtype)
+        return out
 
     def forward(self, frames_u8, text, text_mask, latents=None):
         """frames_u8 (B, 1 + n*F, H, W, 3); text (B, n, L, 384); text_mask (B, n, L);
@@ -166,6 +212,8 @@ class GLPLoss(nn.Module):
         text2 = torch.stack([text[b, e_idx], text[b, t]], 1)
         mask2 = torch.stack([text_mask[b, e_idx], text_mask[b, t]], 1)
         state2 = torch.stack([states[b, e_idx], states[b, t]], 1)
+        if self.self_history > 0 and latents is not None:
+            history = self.drawn_history(history, latents, b, t, text, text_mask, states)
 
         sig_e, sig_l = sample_window_sigmas((t == 0).cpu().numpy(), np.random.default_rng(int(torch.randint(0, 2**31, ()))), size=len(t))
         sigma = torch.stack([torch.from_numpy(sig_e), torch.from_numpy(sig_l)], 1).to(dev)  # (N, 2)
@@ -527,7 +575,8 @@ class Run:
         self.model.vae.requires_grad_(False).eval()
         params = [p for n, p in self.model.named_parameters() if not n.startswith("vae.")]
         self.windows = self.args.windows or tc.windows_per_episode
-        loss_mod = GLPLoss(self.model, windows_per_episode=self.windows, motion_weight=tc.motion_weight)
+        loss_mod = GLPLoss(self.model, windows_per_episode=self.windows, motion_weight=tc.motion_weight,
+                           self_history=tc.self_history)
 
         def batch_fn(wrapped, b):
             return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device))
@@ -552,6 +601,7 @@ class Run:
         return self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
                          n_chunks=tc.episode_chunks, batch=tc.glp_batch, data=data,
                          record={"motion_weight": tc.motion_weight, "windows_per_episode": self.windows,
+                                 "self_history": tc.self_history,
                                  "data": str(self.args.data) if self.args.data else "generated on the fly"})
 
     def build_data(self):

@@ -105,3 +105,32 @@ def test_pre_encoded_shards_and_exact_resume(tmp_path, text_encoder_dir):
     assert all(abs(a[k] - b[k]) <= 1e-6 * abs(a[k]) for k in a), (a, b)
     _, meta = load_checkpoint(part / "glp.pt")
     assert [(r["stage"], r["step"]) for r in meta["resumes"]] == [("glp", 3)]
+
+
+def test_drawn_history_replaces_only_histories_inference_draws():
+    """With self_history, windows whose history frame inference draws itself (later chunk t >= 2) get the
+    model's own drawing of chunk t - 2 instead of the true frame; windows on the start frame keep it."""
+    from model.config import get_config
+    from model.glp import GLP
+    from model.train import GLPLoss
+    cfg = get_config("tiny").model
+    torch.manual_seed(0)
+    model = GLP(cfg)
+    for p in model.decoder.out.parameters():  # a decoder that draws something (zero-init draws no change)
+        torch.nn.init.normal_(p, std=0.1)
+    loss = GLPLoss(model, windows_per_episode=2, motion_weight=10.0, self_history=1.0)
+    B, n, Fc = 2, 4, cfg.chunk_frames
+    latents = torch.randn(B, 1 + n * Fc, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
+    text = torch.randn(B, n, cfg.max_action_tokens, cfg.text_width)
+    mask = torch.ones(B, n, cfg.max_action_tokens)
+    states = torch.randn(B, n, cfg.queries, cfg.state_width, requires_grad=True)
+    t = torch.tensor([0, 1, 2, 3])
+    b = torch.tensor([0, 1, 0, 1])
+    hist_i = torch.where(t >= 2, (t - 1) * Fc, torch.zeros_like(t))
+    history = latents[b, hist_i]
+    drawn = loss.drawn_history(history, latents, b, t, text, mask, states)
+    assert torch.equal(drawn[:2], history[:2])  # start-frame histories are what inference has too
+    assert not torch.allclose(drawn[2:], history[2:]) and torch.isfinite(drawn).all()
+    assert not drawn.requires_grad  # a drawing is an input, never a path for gradients
+    loss.self_history = 0.0
+    assert torch.equal(loss.drawn_history(history, latents, b, t, text, mask, states), history)
