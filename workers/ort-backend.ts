@@ -11,6 +11,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
+import { SerialQueue } from '../src/runtime/async';
 import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
 import type { Backend } from './protocol';
 
@@ -128,16 +129,12 @@ export async function runOnWire(
  * second run while the first awaits the GPU.
  */
 export function serialized<T extends object>(target: T): T {
-  let chain: Promise<unknown> = Promise.resolve();
+  const calls = new SerialQueue();
   return new Proxy(target, {
     get(obj, key, receiver) {
       const v = Reflect.get(obj, key, receiver);
       if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        const p = chain.then(() => v.apply(obj, args));
-        chain = p.catch(() => {});
-        return p;
-      };
+      return (...args: unknown[]) => calls.run(() => v.apply(obj, args));
     },
   });
 }

@@ -8,6 +8,7 @@ import * as Comlink from 'comlink';
 import { type Manifest, type Variant } from '../contract/manifest';
 import { graphFile } from '../loader/bundle';
 import type { Backend, ConditioningApi, EngineInfo, RenderingApi, Residency } from '../../workers/protocol';
+import { withTimeout } from './async';
 import { WorkerTimeoutError } from './errors';
 
 export interface EngineOptions {
@@ -86,12 +87,4 @@ function need(files: Map<string, Uint8Array>, path: string): Uint8Array {
   const b = files.get(path);
   if (!b) throw new Error(`bundle file ${path} was not loaded`);
   return b;
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error()), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

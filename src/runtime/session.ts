@@ -11,6 +11,7 @@
  */
 import type { ChunkConditioning, WindowState } from '../../workers/protocol';
 import { ActionQueue, normalizeAction } from './actions';
+import { SerialQueue } from './async';
 import { CancelledError } from './errors';
 import { tile } from './images';
 import type { World } from './world';
@@ -107,7 +108,7 @@ export class Session extends EventTarget {
   private readonly scripted = new Map<number, string>();
   private readonly snapshots = new Map<number, SessionState>();
   private state: SessionState;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly steps = new SerialQueue();
   private generation = 0;
   private stepsInFlight = 0;
   /** The phase whose action is taken and whose decoder calls are running, if any. */
@@ -195,11 +196,11 @@ export class Session extends EventTarget {
   step(): Promise<FinishedChunk | null> {
     const gen = this.generation;
     this.stepsInFlight++;
-    const p = this.chain.then(() => {
+    const p = this.steps.run(() => {
       if (gen !== this.generation) throw new CancelledError('the session was reset');
       return this.world.exclusive(() => this.runPhase(gen));
     });
-    this.chain = p.catch(() => {}).finally(() => this.stepsInFlight--);
+    void p.catch(() => {}).finally(() => this.stepsInFlight--);
     return p;
   }
 
@@ -330,7 +331,7 @@ export class Session extends EventTarget {
    * runs on its own. Forks further back than the kept snapshots replay from the start.
    */
   async fork(atChunk?: number): Promise<Session> {
-    await this.chain;
+    await this.steps.idle;
     const phase = atChunk === undefined ? this.state.nextPhase : atChunk + 2;
     if (phase > this.state.nextPhase) throw new RangeError(`chunk ${atChunk} is not finished yet`);
     if (phase < 0 || (atChunk !== undefined && atChunk < 0)) throw new RangeError(`no chunk ${atChunk}`);

@@ -9,6 +9,7 @@ import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
 import type { Backend, EngineInfo, Residency, WireTensor } from '../../workers/protocol';
+import { SerialQueue } from './async';
 import { type Capabilities, detectCapabilities } from './capabilities';
 import { Engine } from './engine';
 import { WorkerTimeoutError, isErrorNamed } from './errors';
@@ -197,7 +198,7 @@ export class World {
     );
   }
 
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly phases = new SerialQueue();
 
   /**
    * Run `f` alone: sessions share the engine, and the rendering worker keeps
@@ -205,9 +206,7 @@ export class World {
    * forks) must not interleave.
    */
   exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const p = this.lock.then(f);
-    this.lock = p.catch(() => {});
-    return p;
+    return this.phases.run(f);
   }
 
   /**
