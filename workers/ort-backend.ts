@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
 import { SerialQueue } from '../src/runtime/async';
+import { adapterName } from '../src/runtime/capabilities';
 import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
 import type { Backend } from './protocol';
 
@@ -63,9 +64,7 @@ export async function acquireDevice(onLost: (reason: string) => void): Promise<G
     },
   });
   void device.lost.then((info) => onLost(info.message || info.reason || 'unknown'));
-  const info = adapter.info;
-  const adapterName = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-  return { device, f16: requiredFeatures.includes('shader-f16'), adapter: adapterName };
+  return { device, f16: requiredFeatures.includes('shader-f16'), adapter: adapterName(adapter.info) };
 }
 
 export interface SessionSpec {

@@ -11,7 +11,7 @@ import { SwinDpmSchedule } from '../scheduler/schedule';
 import type { Backend, EngineInfo, Residency, WireTensor } from '../../workers/protocol';
 import { SerialQueue } from './async';
 import { type Capabilities, detectCapabilities } from './capabilities';
-import { Engine } from './engine';
+import { Engine, type EngineOptions } from './engine';
 import { WorkerTimeoutError, isErrorNamed } from './errors';
 import { prepareImage, rgbaToPlanar } from './images';
 import { Session, type SessionOptions, type SessionStart } from './session';
@@ -87,6 +87,20 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
   return { backend, variant, reason };
 }
 
+/**
+ * Start an engine as asked; if it is WebGPU and that fails to start, say why
+ * (`onFallback`) and start one on WASM (fp32) instead.
+ */
+async function startEngine(opts: EngineOptions, onFallback: (e: Error) => void): Promise<Engine> {
+  try {
+    return await Engine.start(opts);
+  } catch (e) {
+    if (opts.backend !== 'webgpu') throw e;
+    onFallback(e as Error);
+    return Engine.start({ manifest: opts.manifest, files: opts.files, backend: 'wasm', variant: 'fp32', timeoutMs: opts.timeoutMs });
+  }
+}
+
 export class World {
   readonly schedule: SwinDpmSchedule;
   private engineRef: Engine;
@@ -146,14 +160,10 @@ export class World {
     // 4.
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;
     report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.backend} ${picked.variant}` });
-    let engine: Engine;
-    try {
-      engine = await Engine.start({ manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency });
-    } catch (e) {
-      if (picked.backend !== 'webgpu') throw e;
-      notices.push(`WebGPU failed (${(e as Error).message}); running on the CPU (WASM)`);
-      engine = await Engine.start({ manifest, files, backend: 'wasm', variant: 'fp32', timeoutMs });
-    }
+    const engine = await startEngine(
+      { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency },
+      (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`),
+    );
     const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
@@ -231,15 +241,11 @@ export class World {
       broken.terminate();
       // A DeviceLostError from a worker arrives with its full message: say it once, not wrapped again.
       this.notices.push(cause.message);
-      let engine: Engine;
       const { backend, variant } = broken.info;
-      try {
-        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency });
-      } catch (e) {
-        if (backend !== 'webgpu') throw e;
-        this.notices.push(`WebGPU could not restart (${(e as Error).message}); continuing on the CPU (WASM)`);
-        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend: 'wasm', variant: 'fp32', timeoutMs: this.timeoutMs });
-      }
+      const engine = await startEngine(
+        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency },
+        (e) => this.notices.push(`WebGPU could not restart (${e.message}); continuing on the CPU (WASM)`),
+      );
       this.engineRef = engine;
       this.restarting = null;
       this.dispatchRestart(engine.info);
