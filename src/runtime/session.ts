@@ -10,6 +10,7 @@
  * rollout, and a fork draws what its parent would have.
  */
 import type { ChunkConditioning, WindowState } from '../../workers/protocol';
+import { elementCount, expectedGraphIO } from '../contract/manifest';
 import { ActionQueue, normalizeAction } from './actions';
 import { SerialQueue } from './async';
 import { CancelledError } from './errors';
@@ -136,18 +137,17 @@ export class Session extends EventTarget {
   }
 
   static create(world: World, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
-    const m = world.manifest;
-    const F = m.video.chunkFrames;
-    const { layers, heads, cacheTokens: P } = m.backbone;
-    const D = m.state.width;
+    const F = world.manifest.video.chunkFrames;
+    // The backbone's first turn: no previous state, an empty KV cache.
+    const turn = expectedGraphIO(world.manifest).backbone.inputs;
     const state: SessionState = {
       nextPhase: 0,
       window: { seed: s.seed >>> 0, history: tile(s.startLatent, F), earlier: null },
       observedFrames: tile(s.image.planar, F),
-      prevState: new Float32Array(m.state.queries * D),
+      prevState: new Float32Array(elementCount(turn.prev_state)),
       turns: 0,
-      kv: new Float32Array(layers * 2 * heads * P * (D / heads)),
-      kvMask: new Float32Array(P),
+      kv: new Float32Array(elementCount(turn.past_kv)),
+      kvMask: new Float32Array(elementCount(turn.past_mask)),
     };
     return new Session(world, `s${++sessionIds}`, s.sceneId, s.seed >>> 0, s.image, state, opts);
   }
