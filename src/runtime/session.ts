@@ -409,10 +409,16 @@ export class Session extends EventTarget {
   }
 }
 
+/** The last frame of a finished chunk: its RGBA bytes (a view into the chunk's, not a copy). */
+export function lastFrame(chunk: Pick<FinishedChunk, 'rgba' | 'width' | 'height' | 'frameCount'>): Uint8ClampedArray {
+  const n = chunk.width * chunk.height * 4;
+  return chunk.rgba.subarray((chunk.frameCount - 1) * n, chunk.frameCount * n);
+}
+
 /** MSE between the last frame of a chunk and an RGBA goal of the same size. */
 function lastFrameMse(chunk: FinishedChunk, goal: Uint8ClampedArray): number {
-  const n = chunk.width * chunk.height * 4;
-  const last = chunk.rgba.subarray((chunk.frameCount - 1) * n, chunk.frameCount * n);
+  const last = lastFrame(chunk);
+  const n = last.length;
   const g = goal.length === n ? goal : goal.subarray(goal.length - n);
   let sum = 0;
   for (let i = 0; i < n; i++) {
