@@ -427,7 +427,8 @@ class SceneControls {
     const [a, b = a] = names;
     els.action.placeholder = `push the ${a} left`;
     els.goalText.placeholder = `move the ${b} to the top left corner`;
-    if (!this.touched.has(els.candidates)) els.candidates.value = [`push the ${a} left`, `push the ${a} right`, `slide the ${b} up`, 'wait'].join('\n');
+    const idle = this.world.manifest.actionEncoder.idleAction;
+    if (!this.touched.has(els.candidates)) els.candidates.value = [`push the ${a} left`, `push the ${a} right`, `slide the ${b} up`, idle].join('\n');
   }
 }
 
