@@ -9,7 +9,7 @@ import * as Comlink from 'comlink';
 
 import { GraphWorker, exposeWorker } from './graph-worker';
 import { f32, readF32, release } from './ort-backend';
-import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult } from './protocol';
+import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WorkerGraph } from './protocol';
 
 // transformers.js resolves a local model id against this prefix; our fetch
 // below answers for it from the verified bundle bytes, so it never touches
@@ -17,7 +17,7 @@ import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnR
 const LOCAL_PREFIX = '/__world_canvas__/';
 const MODEL_ID = 'text-encoder';
 
-class Conditioning extends GraphWorker<'encoder' | 'backbone'> implements ConditioningApi {
+class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> implements ConditioningApi {
   private tokenizer!: PreTrainedTokenizer;
   private textModel!: PreTrainedModel;
   private textCache = new Map<string, TextEncoding>();

@@ -8,9 +8,9 @@ import * as Comlink from 'comlink';
 
 import { type GraphIO, type GraphName, type Manifest, expectedGraphIO } from '../src/contract/manifest';
 import { type GpuContext, acquireDevice, configureOrt, createSession, deviceLost, guardDeviceLoss, ort, runOnWire, serialized } from './ort-backend';
-import type { EngineInfo, InitRequest, WireTensor } from './protocol';
+import type { EngineInfo, GraphWorkerApi, InitRequest, WireTensor } from './protocol';
 
-export abstract class GraphWorker<G extends GraphName> {
+export abstract class GraphWorker<G extends GraphName> implements GraphWorkerApi {
   protected manifest!: Manifest;
   /** Every graph's input and output shapes, from the contract: what the worker feeds. */
   protected io!: GraphIO;

@@ -10,7 +10,7 @@ import { elementCount } from '../src/contract/manifest';
 import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
 import { GraphWorker, exposeWorker } from './graph-worker';
 import { f32, ort, readF32, release } from './ort-backend';
-import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState } from './protocol';
+import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WorkerGraph } from './protocol';
 
 interface ResidentSlot extends ChunkConditioning {
   latents: ort.Tensor;
@@ -40,7 +40,7 @@ export function framesToRgba(frames: Float32Array, F: number, H: number, W: numb
   return out;
 }
 
-class Rendering extends GraphWorker<'decoder' | 'vae_decoder' | 'vae_encoder'> implements RenderingApi {
+class Rendering extends GraphWorker<WorkerGraph<'rendering'>> implements RenderingApi {
   private resident: Resident | null = null;
   private readback = false;
 

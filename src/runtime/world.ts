@@ -8,7 +8,7 @@ import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resol
 import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
-import type { Backend, EngineInfo, Residency, WireTensor } from '../../workers/protocol';
+import { type Backend, type EngineInfo, type Residency, type WireTensor, WORKER_GRAPHS } from '../../workers/protocol';
 import { SerialQueue } from './async';
 import { type Capabilities, detectCapabilities } from './capabilities';
 import { Engine, type EngineOptions } from './engine';
@@ -266,8 +266,8 @@ export class World {
 
   /** Run one graph on given inputs, on whichever worker holds it (bundle self-test, diagnostics). */
   runGraph(name: GraphName, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
-    const worker = name === 'encoder' || name === 'backbone' ? 'conditioning' : 'rendering';
-    return this.run(worker, 'runGraph', (e) => (worker === 'conditioning' ? e.conditioning : e.rendering).runGraph(name, feeds));
+    const worker = (WORKER_GRAPHS.conditioning as readonly GraphName[]).includes(name) ? 'conditioning' : 'rendering';
+    return this.run(worker, 'runGraph', (e) => e[worker].runGraph(name, feeds));
   }
 
   /** Destroy the GPU devices of both workers (tests of recovery). */
