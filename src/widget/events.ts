@@ -3,8 +3,7 @@
  * `addEventListener` / `removeEventListener` the element declares with them:
  * `el.addEventListener('frame', (e) => e.detail.chunk)`.
  */
-import type { Backend } from '../../workers/protocol';
-import type { Variant } from '../contract/manifest';
+import type { EngineInfo } from '../../workers/protocol';
 import type { LoadProgress } from '../loader/bundle';
 import type { ActionReceipt } from '../runtime/session';
 
@@ -19,11 +18,8 @@ import type { ActionReceipt } from '../runtime/session';
  */
 export type WorldCanvasErrorType = 'load' | 'scene' | 'attribute' | 'action' | 'session' | 'runtime';
 
-export interface WorldCanvasReadyDetail {
-  backend: Backend;
-  variant: Variant;
-  /** The GPU adapter's description, or 'cpu'. */
-  adapter: string;
+/** What the engine runs on (backend, variant, the GPU adapter's description or 'cpu'), and what the viewer should know. */
+export interface WorldCanvasReadyDetail extends Pick<EngineInfo, 'backend' | 'variant' | 'adapter'> {
   /** Things the viewer should know (a fallback to WASM, no model cache). */
   notices: string[];
 }
