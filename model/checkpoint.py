@@ -1,4 +1,5 @@
-"""Loading weights: a training checkpoint, or the autoencoder of an exported bundle.
+"""Where a model's weights come from: a training checkpoint, the autoencoder of
+an exported bundle, or a seeded random init (tests, smoke exports).
 
 A bundle ships ONNX graphs, not PyTorch weights; the VAE's graphs keep their
 parameter names, except the group-norm scales and shifts, which the exporter
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.config import GLPConfig
+from model.config import GLPConfig, get_config
 from model.glp import GLP, VAE
 
 
@@ -25,6 +26,19 @@ def load_checkpoint(path: Path) -> tuple[GLP, dict]:
     state = ckpt.get("ema") or ckpt["model"]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return model.eval(), ckpt.get("meta", {})
+
+
+def random_model(config: str, seed: int = 0, **overrides) -> GLP:
+    """Untrained weights for tests: the zero-initialised outputs (adaLN-Zero,
+    the state stream, the final layer) get small random values too, so every
+    path of every graph carries signal and parity tests can fail."""
+    torch.manual_seed(seed)
+    model = GLP(get_config(config, **overrides).model)
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.05)
+    return model.eval()
 
 
 def save_weights(checkpoint: Path, out: Path) -> Path:

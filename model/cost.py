@@ -10,18 +10,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from model.glp import GLP
+from model.graphs import GRAPH_IO, example_inputs, graph_module
 
 
 def graph_costs(model: GLP) -> dict:
-    from model.export import GRAPH_IO, example_inputs
     cfg = model.cfg
     rng = np.random.default_rng(0)
     # The parameters each graph actually holds (the wrappers reference the whole model).
     owners = {"vae_encoder": model.vae.encoder, "vae_decoder": model.vae.decoder, "encoder": model.encoder,
               "backbone": model.backbone, "decoder": model.decoder}
     out = {}
-    for g, (wrapper, in_names, _) in GRAPH_IO.items():
-        mod = wrapper(model).eval()
+    for g, (_, in_names, _) in GRAPH_IO.items():
+        mod = graph_module(model, g)
         inputs = example_inputs(cfg, g, rng)
         args = [torch.from_numpy(inputs[k]) for k in in_names]
         with FlopCounterMode(display=False) as fc:  # (its module tracker needs autograd on)

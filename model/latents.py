@@ -200,11 +200,11 @@ def main(argv=None):
     from concurrent.futures import ProcessPoolExecutor
 
     from model.checkpoint import load_vae
-    from model.config import get_config
+    from model.config import CONFIGS, get_config
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vae", type=Path, required=True,
                     help="a training checkpoint past stage 1, or a bundle folder (its vae graphs are read back)")
-    ap.add_argument("--config", default="cpu", help="the config whose shapes the data must have")
+    ap.add_argument("--config", default="cpu", choices=sorted(CONFIGS), help="the config whose shapes the data must have")
     ap.add_argument("--out", type=Path, required=True, help="data folder")
     ap.add_argument("--shards", type=int, default=8, help=f"shards to have ({EPISODES_PER_SHARD} episodes each)")
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")

@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from model.config import GLPConfig
+
 FORMAT = "world-canvas-bundle"
 FORMAT_VERSION = 1
 GRAPH_NAMES = ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder")
+# Also the order a missing variant falls back in (`pick_variant`; src/loader/bundle.ts `graphFile`).
 VARIANTS = ("fp32", "fp16", "q8", "q4")
+# The action a chunk is conditioned on when none is queued: a wording of the
+# world's "wait" (model/world/language.py), written into `actionEncoder.idleAction`.
+IDLE_ACTION = "wait"
 
 # A path inside the bundle folder: relative segments that never start with a
 # dot and hold no colon, so a manifest can never point at a parent folder or
@@ -172,6 +181,96 @@ class Manifest(Strict):
     scenes: list[Scene] = Field(min_length=1)
     eval: Optional[Eval] = None
     test_vectors: Optional[TestVectors] = None
+
+
+# ---------------------------------------------------------------------------
+# Which variant's file a reader takes.
+
+T = TypeVar("T")
+
+
+def pick_variant(available: Mapping[str, T | None], wanted: str) -> T:
+    """The wanted variant if present, else the first present in VARIANTS order
+    (fp32, fp16, q8, q4), as the runtime falls back (test/vectors/variant-fallback.json)."""
+    for v in (wanted, *VARIANTS):
+        if available.get(v) is not None:
+            return available[v]
+    raise KeyError(f"no variant at all (wanted {wanted!r})")
+
+
+def graph_file(m: Manifest, graph: str, variant: str) -> FileRef:
+    """The file of a graph for a variant, falling back where the bundle lacks it."""
+    v = getattr(m.graphs, graph).variants
+    return pick_variant({k: getattr(v, k) for k in VARIANTS}, variant)
+
+
+# ---------------------------------------------------------------------------
+# GLPConfig <-> manifest: where each of the config's numbers stands in the
+# manifest. One table, read one way by the exporter and the other way by
+# whatever runs a bundle without its checkpoint (model/sampler.py OnnxGraphs).
+
+CONFIG_FIELDS = (
+    ("name", "name"),
+    ("video.width", "image_size"),
+    ("video.height", "image_size"),
+    ("video.fps", "fps"),
+    ("video.chunkFrames", "chunk_frames"),
+    ("latent.channels", "latent_channels"),
+    ("latent.height", "latent_size"),
+    ("latent.width", "latent_size"),
+    ("state.tokens", "state_tokens"),
+    ("state.width", "state_width"),
+    ("state.queries", "queries"),
+    ("backbone.layers", "backbone_layers"),
+    ("backbone.heads", "backbone_heads"),
+    ("backbone.maxTurns", "max_turns"),
+    ("backbone.turnTokens", "turn_tokens"),
+    ("backbone.cacheTokens", "cache_tokens"),
+    ("diffusion.denoiseSteps", "denoise_steps"),
+    ("diffusion.window", "window_chunks"),
+    ("diffusion.conditioningNoise", "conditioning_noise"),
+    ("diffusion.stateLag", "state_lag"),
+    ("actionEncoder.maxTokens", "max_action_tokens"),
+    ("actionEncoder.width", "text_width"),
+)
+
+
+def flow_matching() -> dict:
+    """The flow-matching convention, the one the schema allows (DESIGN: any equivalent one, if the manifest says which)."""
+    return {name: get_args(f.annotation)[0] for name, f in FlowMatching.model_fields.items()}
+
+
+def config_fields(cfg: GLPConfig) -> dict:
+    """The manifest's fields that come from the model config (nested, JSON keys), flow matching included."""
+    out: dict = {"diffusion": {"flowMatching": flow_matching()}}
+    for path, attr in CONFIG_FIELDS:
+        *parents, key = path.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[key] = getattr(cfg, attr)
+    return out
+
+
+def config_from_manifest(m: Manifest) -> GLPConfig:
+    """The model config a bundle was exported from, as far as its graphs' shapes go (the network's
+    inner sizes are not in the manifest: they keep their defaults)."""
+    data = m.model_dump(by_alias=True)
+
+    def read(path):
+        node = data
+        for k in path.split("."):
+            node = node[k]
+        return node
+    values = {attr: read(path) for path, attr in CONFIG_FIELDS}
+    settable = {f.name: type(f.default) for f in fields(GLPConfig)}
+    kwargs = {a: settable[a](v) for a, v in values.items() if a in settable}  # fps is a float on disk
+    kwargs["vae_stages"] = int(math.log2(values["image_size"] // values["latent_size"]))
+    cfg = GLPConfig(**kwargs)
+    for path, attr in CONFIG_FIELDS:  # the derived numbers (latent size, turn and cache tokens) must agree too
+        if getattr(cfg, attr) != read(path):
+            raise ValueError(f"{path} is {read(path)}, but the rest of the manifest implies {getattr(cfg, attr)}")
+    return cfg
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model.manifest import GRAPH_NAMES, Manifest
+from model.manifest import GRAPH_NAMES, VARIANTS, Manifest
 
 
 def _mb(n: float) -> str:
@@ -57,7 +57,7 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
     ]
     for g in GRAPH_NAMES:
         v = getattr(m.graphs, g).variants
-        for name in ("fp32", "fp16", "q8", "q4"):
+        for name in VARIANTS:
             ref = getattr(v, name)
             if ref:
                 flops = f"{cost[g]['flops'] / 1e9:.3f}" if cost and g in cost else "-"

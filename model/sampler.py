@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from model.config import GLPConfig
+from model.manifest import GRAPH_NAMES, IDLE_ACTION, config_from_manifest, graph_file, load_manifest
 from model.swin_dpm import STREAM_CHUNK, STREAM_HISTORY, SwinDpmSchedule, gaussian_noise
 
 f32 = np.float32
@@ -38,48 +39,51 @@ f32 = np.float32
 
 # ---------------------------------------------------------------------------
 # The five graphs, behind one interface (numpy in, numpy out, batch 1 squeezed
-# exactly as exported).
+# exactly as exported: model/graphs.py).
 
-class TorchGraphs:
-    def __init__(self, model):
-        import torch
-        self.torch = torch
-        self.model = model.eval()
-        self.cfg: GLPConfig = model.cfg
+class Graphs:
+    """What the sampler calls. A subclass says how one graph runs (`run`)."""
 
-    def _t(self, a):
-        return self.torch.from_numpy(np.ascontiguousarray(a, dtype=f32))
+    cfg: GLPConfig
+
+    def run(self, graph: str, **inputs: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
 
     def encode_image(self, frame):  # (1, 3, H, W) -> (1, C, h, w)
-        with self.torch.no_grad():
-            return self.model.vae.encode(self._t(frame)).numpy()
+        return self.run("vae_encoder", frames=frame)[0]
 
     def decode(self, latents):  # (F, C, h, w) -> (F, 3, H, W)
-        with self.torch.no_grad():
-            return self.model.vae.decode(self._t(latents)).numpy()
+        return self.run("vae_decoder", latents=latents)[0]
 
     def observe(self, frames):  # (F, 3, H, W) -> (Ns, D)
-        with self.torch.no_grad():
-            return self.model.encoder(self._t(frames)[None])[0].numpy()
+        return self.run("encoder", frames=frames)[0]
 
     def turn(self, prev_state, is_first, observed, action, action_mask, past_kv, past_mask):
-        with self.torch.no_grad():
-            s, kv, m = self.model.backbone(self._t(prev_state)[None], self._t([is_first]), self._t(observed)[None],
-                                           self._t(action)[None], self._t(action_mask)[None], self._t(past_kv)[None],
-                                           self._t(past_mask)[None])
-        return s[0].numpy(), kv[0].numpy(), m[0].numpy()
+        s, kv, m = self.run("backbone", prev_state=prev_state, is_first=np.array([is_first], f32), observed=observed,
+                            action=action, action_mask=action_mask, past_kv=past_kv, past_mask=past_mask)
+        return s, kv, m
 
     def denoise(self, **x):
-        t = {k: self._t(v) for k, v in x.items()}
-        with self.torch.no_grad():
-            e, l = self.model.denoise_call(
-                t["history"][None], t["history_noise"][None], t["history_sigma"], t["earlier"][None], t["later"][None],
-                t["sigma"][None], t["sigma_next"][None], t["earlier_present"], t["text"][None], t["text_mask"][None],
-                t["state"][None])
-        return e[0].numpy(), l[0].numpy()
+        e, l = self.run("decoder", **x)
+        return e, l
 
 
-class OnnxGraphs:
+class TorchGraphs(Graphs):
+    """A PyTorch model through the export wrappers, i.e. exactly the graphs the exporter traces."""
+
+    def __init__(self, model):
+        # PyTorch only here: running an exported bundle (OnnxGraphs, model.eval) needs onnxruntime alone.
+        from model.graphs import GRAPH_IO, graph_module, run_module
+        self.cfg: GLPConfig = model.cfg
+        self.modules = {g: graph_module(model.eval(), g) for g in GRAPH_IO}
+        self._run_module = run_module
+
+    def run(self, graph, **inputs):
+        feeds = {k: np.ascontiguousarray(v, dtype=f32) for k, v in inputs.items()}
+        return self._run_module(self.modules[graph], graph, feeds)
+
+
+class OnnxGraphs(Graphs):
     """An exported bundle's graphs on onnxruntime (CPU).
 
     `OnnxGraphs(bundle, variant)` reads the bundle's manifest; the exporter,
@@ -92,22 +96,11 @@ class OnnxGraphs:
         import onnxruntime as ort
 
         if files is None:
-            from model.manifest import load_manifest
             bundle = Path(bundle)
             m = load_manifest(bundle / "manifest.json")
             self.manifest = m
-            cfg = GLPConfig(
-                name=m.name, image_size=m.video.width, fps=int(m.video.fps), chunk_frames=m.video.chunk_frames,
-                latent_channels=m.latent.channels, vae_stages=int(np.log2(m.video.width // m.latent.width)),
-                state_tokens=m.state.tokens, state_width=m.state.width, queries=m.state.queries,
-                backbone_layers=m.backbone.layers, backbone_heads=m.backbone.heads, max_turns=m.backbone.max_turns,
-                max_action_tokens=m.action_encoder.max_tokens, text_width=m.action_encoder.width,
-                denoise_steps=m.diffusion.denoise_steps, conditioning_noise=m.diffusion.conditioning_noise,
-            )
-            files = {}
-            for name in ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder"):
-                ref = getattr(m.graphs, name).variants
-                files[name] = bundle / (getattr(ref, variant, None) or ref.fp32).file
+            cfg = config_from_manifest(m)
+            files = {g: bundle / graph_file(m, g, variant).file for g in GRAPH_NAMES}
         self.cfg = cfg
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
@@ -116,26 +109,8 @@ class OnnxGraphs:
         self.sessions = {name: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
                          for name, path in files.items()}
 
-    def _run(self, name, **feeds):
-        return self.sessions[name].run(None, {k: np.ascontiguousarray(v, dtype=f32) for k, v in feeds.items()})
-
-    def encode_image(self, frame):
-        return self._run("vae_encoder", frames=frame)[0]
-
-    def decode(self, latents):
-        return self._run("vae_decoder", latents=latents)[0]
-
-    def observe(self, frames):
-        return self._run("encoder", frames=frames)[0]
-
-    def turn(self, prev_state, is_first, observed, action, action_mask, past_kv, past_mask):
-        s, kv, m = self._run("backbone", prev_state=prev_state, is_first=np.array([is_first], f32), observed=observed,
-                             action=action, action_mask=action_mask, past_kv=past_kv, past_mask=past_mask)
-        return s, kv, m
-
-    def denoise(self, **x):
-        e, l = self._run("decoder", **x)
-        return e, l
+    def run(self, graph, **inputs):
+        return self.sessions[graph].run(None, {k: np.ascontiguousarray(v, dtype=f32) for k, v in inputs.items()})
 
 
 # ---------------------------------------------------------------------------
@@ -158,7 +133,7 @@ class _Slot:
 
 
 class ReferenceSampler:
-    def __init__(self, graphs, action_encoder, seed: int, idle_action: str = "wait"):
+    def __init__(self, graphs: Graphs, action_encoder, seed: int, idle_action: str = IDLE_ACTION):
         self.g = graphs
         self.cfg: GLPConfig = graphs.cfg
         self.actions = action_encoder
@@ -204,7 +179,9 @@ class ReferenceSampler:
 
     # -- one decoder call ----------------------------------------------------
 
-    def _enqueue(self, t: int):
+    def _condition(self, t: int) -> _Slot:
+        """Chunk t's action (the next queued, else the idle one), its backbone turn on the observed
+        frames, and its initial noise; draws the history noise of phase t too."""
         cfg = self.cfg
         action = self.queue.popleft() if self.queue else self.idle_action
         text, text_mask = self.actions.encode(action)
@@ -215,8 +192,11 @@ class ReferenceSampler:
         self.turns += 1
         shape = (cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
         noise = gaussian_noise(self.seed, STREAM_CHUNK, t, int(np.prod(shape))).reshape(shape)
-        self.later = _Slot(t, action, noise, text, text_mask, state)
         self.history_noise = gaussian_noise(self.seed, STREAM_HISTORY, t, int(np.prod(shape[1:]))).reshape(shape[1:])
+        return _Slot(t, action, noise, text, text_mask, state)
+
+    def _enqueue(self, t: int):
+        self.later = self._condition(t)
 
     def step(self) -> FinishedChunk | None:
         """One decoder call; returns the chunk it finished, if any."""
@@ -282,7 +262,7 @@ def main(argv=None):
     ap.add_argument("--text-encoder", type=Path, default=Path("build/text-encoder"))
     ap.add_argument("--scene-seed", type=int, default=11)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--actions", nargs="*", default=["push the red block to the left", "wait", "make the lights dim"])
+    ap.add_argument("--actions", nargs="*", default=["push the red block to the left", IDLE_ACTION, "make the lights dim"])
     ap.add_argument("--chunks", type=int, default=None, help="default: one per action, plus two")
     ap.add_argument("--out", type=Path, default=Path("rollout.png"))
     args = ap.parse_args(argv)

@@ -14,8 +14,9 @@ fresh noise chunk for the newest action is enqueued at sigma 1. Calls are
 grouped in phases of K/2: phase p denoises chunk p (later) and chunk p - 1
 (earlier; absent in phase 0).
 
-This file is mirrored, call for call, by `src/scheduler/` in the runtime; the
-exporter writes `schedule.json` test vectors that both sides must reproduce.
+This file is mirrored, call for call, by `src/scheduler/` in the runtime; both
+reproduce the golden schedule and noise in `test/vectors/swin-dpm.json`, and the
+exporter records them again in each bundle's test vectors (`schedule`, `noise`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
  * world-canvas: the public API. Everything else is internal.
  */
 export { World, pickBackend, type WorldOptions, type PickedBackend } from './runtime/world';
-export { Session, type ActionReceipt, type FinishedChunk, type SessionState, type ActionLogEntry } from './runtime/session';
+export { Session, lastFrame, type ActionReceipt, type FinishedChunk, type SessionState, type ActionLogEntry } from './runtime/session';
 export { Player } from './runtime/player';
 export { WorldCanvasElement, type WorldCanvasEventMap, type WorldCanvasErrorType, type WorldCanvasErrorDetail, type WorldCanvasReadyDetail, type WorldCanvasFrameDetail, type WorldCanvasSnapshot } from './widget/element';
 export { Renderer, type ShownFrame } from './render/renderer';

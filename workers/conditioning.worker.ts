@@ -7,9 +7,9 @@
 import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenizer, Tensor, env as hf } from '@huggingface/transformers';
 import * as Comlink from 'comlink';
 
-import type { Manifest } from '../src/contract/manifest';
-import { type GpuContext, acquireDevice, configureOrt, createSession, f32, ort, readF32, runOnWire, deviceLost, guardDeviceLoss, serialized } from './ort-backend';
-import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WireTensor } from './protocol';
+import { GraphWorker, exposeWorker } from './graph-worker';
+import { f32, readF32, release } from './ort-backend';
+import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WorkerGraph } from './protocol';
 
 // transformers.js resolves a local model id against this prefix; our fetch
 // below answers for it from the verified bundle bytes, so it never touches
@@ -17,28 +17,20 @@ import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnR
 const LOCAL_PREFIX = '/__world_canvas__/';
 const MODEL_ID = 'text-encoder';
 
-class Conditioning implements ConditioningApi {
-  private manifest!: Manifest;
-  private gpu?: GpuContext;
-  private encoder!: ort.InferenceSession;
-  private backbone!: ort.InferenceSession;
+class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> implements ConditioningApi {
   private tokenizer!: PreTrainedTokenizer;
   private textModel!: PreTrainedModel;
-  private lostReason: string | null = null;
   private textCache = new Map<string, TextEncoding>();
 
+  constructor() {
+    super('conditioning');
+  }
+
   async init(req: ConditioningInit): Promise<EngineInfo> {
-    this.manifest = req.manifest;
-    configureOrt();
-    if (req.backend === 'webgpu') {
-      this.gpu = await acquireDevice((reason) => (this.lostReason = reason));
-    }
-    const common = { backend: req.backend, gpu: this.gpu };
     // h(o) feeds the backbone on the same device without a readback.
-    this.encoder = await createSession({ ...common, bytes: req.graphs.encoder, gpuOutputs: ['state_tokens'] });
-    this.backbone = await createSession({ ...common, bytes: req.graphs.backbone });
+    const info = await this.open(req, { encoder: ['state_tokens'], backbone: [] });
     await this.loadTextEncoder(req.textEncoderFiles);
-    return { backend: req.backend, variant: req.variant, adapter: this.gpu?.adapter ?? 'cpu', f16: this.gpu?.f16 ?? false };
+    return info;
   }
 
   private async loadTextEncoder(files: Record<string, Uint8Array>): Promise<void> {
@@ -61,14 +53,6 @@ class Conditioning implements ConditioningApi {
     this.tokenizer = await AutoTokenizer.from_pretrained(MODEL_ID, { local_files_only: true });
     // Always WASM: the int8 encoder is small, and its ops run reliably there.
     this.textModel = await AutoModel.from_pretrained(MODEL_ID, { local_files_only: true, dtype, device: 'wasm' });
-  }
-
-  lostReasonForGuard(): string | null {
-    return this.lostReason;
-  }
-
-  private checkDevice(): void {
-    if (this.lostReason !== null) throw deviceLost(this.lostReason);
   }
 
   async encodeText(text: string): Promise<TextEncoding> {
@@ -103,22 +87,18 @@ class Conditioning implements ConditioningApi {
   async turn(req: TurnRequest): Promise<TurnResult> {
     this.checkDevice();
     const t0 = performance.now();
-    const m = this.manifest;
-    const { chunkFrames: F, height: H, width: W } = m.video;
-    const { queries: Q, width: D } = m.state;
-    const { layers, heads, cacheTokens: P } = m.backbone;
-    const L = m.actionEncoder.maxTokens;
-    const { state_tokens } = await this.encoder.run({ frames: f32(req.observedFrames, [F, 3, H, W]) });
-    const out = await this.backbone.run({
-      prev_state: f32(req.prevState, [Q, D]),
-      is_first: f32(new Float32Array([req.isFirst ? 1 : 0]), [1]),
+    const shape = this.io.backbone.inputs;
+    const { state_tokens } = await this.sessions.encoder.run({ frames: f32(req.observedFrames, this.io.encoder.inputs.frames) });
+    const out = await this.sessions.backbone.run({
+      prev_state: f32(req.prevState, shape.prev_state),
+      is_first: f32(new Float32Array([req.isFirst ? 1 : 0]), shape.is_first),
       observed: state_tokens,
-      action: f32(req.text, [L, m.actionEncoder.width]),
-      action_mask: f32(req.textMask, [L]),
-      past_kv: f32(req.kv, [layers, 2, heads, P, D / heads]),
-      past_mask: f32(req.kvMask, [P]),
+      action: f32(req.text, shape.action),
+      action_mask: f32(req.textMask, shape.action_mask),
+      past_kv: f32(req.kv, shape.past_kv),
+      past_mask: f32(req.kvMask, shape.past_mask),
     });
-    if (state_tokens.location === 'gpu-buffer') state_tokens.dispose();
+    release(state_tokens);
     this.checkDevice();
     const result: TurnResult = {
       state: await readF32(out.next_state),
@@ -129,22 +109,9 @@ class Conditioning implements ConditioningApi {
     return Comlink.transfer(result, [result.state.buffer, result.kv.buffer, result.kvMask.buffer]);
   }
 
-  async runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
-    this.checkDevice();
-    const session = { encoder: this.encoder, backbone: this.backbone }[name];
-    if (!session) throw new RangeError(`the conditioning worker has no graph "${name}"`);
-    return runOnWire(session, feeds);
-  }
-
-  async loseDevice(): Promise<void> {
-    this.gpu?.device.destroy();
-  }
-
-  async dispose(): Promise<void> {
-    await this.encoder?.release();
-    await this.backbone?.release();
+  override async dispose(): Promise<void> {
     await this.textModel?.dispose();
-    this.gpu?.device.destroy();
+    await super.dispose();
   }
 }
 
@@ -152,4 +119,4 @@ function structuredCloneEncoding(e: TextEncoding): TextEncoding {
   return { ...e, states: e.states.slice(), mask: e.mask.slice() };
 }
 
-Comlink.expose(serialized(guardDeviceLoss(new Conditioning())));
+exposeWorker(new Conditioning());

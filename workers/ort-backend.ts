@@ -11,6 +11,8 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
+import { SerialQueue } from '../src/runtime/async';
+import { adapterName } from '../src/runtime/capabilities';
 import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
 import type { Backend } from './protocol';
 
@@ -62,9 +64,7 @@ export async function acquireDevice(onLost: (reason: string) => void): Promise<G
     },
   });
   void device.lost.then((info) => onLost(info.message || info.reason || 'unknown'));
-  const info = adapter.info;
-  const adapterName = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-  return { device, f16: requiredFeatures.includes('shader-f16'), adapter: adapterName };
+  return { device, f16: requiredFeatures.includes('shader-f16'), adapter: adapterName(adapter.info) };
 }
 
 export interface SessionSpec {
@@ -128,16 +128,12 @@ export async function runOnWire(
  * second run while the first awaits the GPU.
  */
 export function serialized<T extends object>(target: T): T {
-  let chain: Promise<unknown> = Promise.resolve();
+  const calls = new SerialQueue();
   return new Proxy(target, {
     get(obj, key, receiver) {
       const v = Reflect.get(obj, key, receiver);
       if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        const p = chain.then(() => v.apply(obj, args));
-        chain = p.catch(() => {});
-        return p;
-      };
+      return (...args: unknown[]) => calls.run(() => v.apply(obj, args));
     },
   });
 }

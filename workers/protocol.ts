@@ -6,9 +6,18 @@
  * the rendering worker keeps the Swin-DPM window resident on its GPU between
  * calls and returns CPU copies only at chunk boundaries.
  */
-import type { Manifest, Variant } from '../src/contract/manifest';
+import type { GraphName, Manifest, Variant } from '../src/contract/manifest';
 
 export type Backend = 'webgpu' | 'wasm';
+
+/** Which worker runs which graphs: those that feed each other every step share one (and its GPU device). */
+export const WORKER_GRAPHS = {
+  conditioning: ['encoder', 'backbone'],
+  rendering: ['decoder', 'vae_decoder', 'vae_encoder'],
+} as const satisfies Record<string, readonly GraphName[]>;
+
+export type WorkerName = keyof typeof WORKER_GRAPHS;
+export type WorkerGraph<W extends WorkerName> = (typeof WORKER_GRAPHS)[W][number];
 
 export interface EngineInfo {
   backend: Backend;
@@ -136,24 +145,24 @@ export interface WireTensor {
   dims: number[];
 }
 
-export interface ConditioningApi {
-  init(req: ConditioningInit): Promise<EngineInfo>;
-  encodeText(text: string): Promise<TextEncoding>;
-  turn(req: TurnRequest): Promise<TurnResult>;
-  /** Run one of this worker's graphs ('encoder', 'backbone') on given inputs (bundle self-test). */
+/** What both workers answer (workers/graph-worker.ts). */
+export interface GraphWorkerApi {
+  /** Run one of this worker's graphs (WORKER_GRAPHS) on given inputs (bundle self-test). */
   runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
   /** Destroy the worker's GPU device (fault-injection tests). */
   loseDevice(): Promise<void>;
   dispose(): Promise<void>;
 }
 
-export interface RenderingApi {
+export interface ConditioningApi extends GraphWorkerApi {
+  init(req: ConditioningInit): Promise<EngineInfo>;
+  encodeText(text: string): Promise<TextEncoding>;
+  turn(req: TurnRequest): Promise<TurnResult>;
+}
+
+export interface RenderingApi extends GraphWorkerApi {
   init(req: InitRequest): Promise<EngineInfo>;
   /** Start scene frame (1 x 3 x H x W in [0, 1]) -> latents (C x h x w). */
   encodeImage(frame: Float32Array): Promise<Float32Array>;
   runPhase(req: PhaseRequest): Promise<PhaseResult>;
-  /** Run one of this worker's graphs ('decoder', 'vae_decoder', 'vae_encoder') on given inputs (bundle self-test). */
-  runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
-  loseDevice(): Promise<void>;
-  dispose(): Promise<void>;
 }

@@ -6,10 +6,11 @@
  */
 import * as Comlink from 'comlink';
 
-import type { Manifest } from '../src/contract/manifest';
+import { elementCount } from '../src/contract/manifest';
 import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
-import { type GpuContext, acquireDevice, createSession, f32, ort, readF32, release, runOnWire, deviceLost, guardDeviceLoss, serialized } from './ort-backend';
-import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WireTensor } from './protocol';
+import { GraphWorker, exposeWorker } from './graph-worker';
+import { f32, ort, readF32, release } from './ort-backend';
+import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WorkerGraph } from './protocol';
 
 interface ResidentSlot extends ChunkConditioning {
   latents: ort.Tensor;
@@ -39,73 +40,28 @@ export function framesToRgba(frames: Float32Array, F: number, H: number, W: numb
   return out;
 }
 
-class Rendering implements RenderingApi {
-  private manifest!: Manifest;
-  private info!: EngineInfo;
-  private gpu?: GpuContext;
-  private decoder!: ort.InferenceSession;
-  private vaeDecoder!: ort.InferenceSession;
-  private vaeEncoder!: ort.InferenceSession;
+class Rendering extends GraphWorker<WorkerGraph<'rendering'>> implements RenderingApi {
   private resident: Resident | null = null;
-  private lostReason: string | null = null;
   private readback = false;
 
+  constructor() {
+    super('rendering');
+  }
+
   async init(req: InitRequest): Promise<EngineInfo> {
-    this.manifest = req.manifest;
     this.readback = req.residency === 'readback';
-    if (req.backend === 'webgpu') {
-      this.gpu = await acquireDevice((reason) => {
-        this.lostReason = reason;
-        this.resident = null; // its buffers died with the device
-      });
-    }
-    const common = { backend: req.backend, gpu: this.gpu };
-    this.decoder = await createSession({ ...common, bytes: req.graphs.decoder, gpuOutputs: ['earlier_next', 'later_next'] });
-    this.vaeDecoder = await createSession({ ...common, bytes: req.graphs.vae_decoder });
-    this.vaeEncoder = await createSession({ ...common, bytes: req.graphs.vae_encoder });
-    this.info = {
-      backend: req.backend,
-      variant: req.variant,
-      adapter: this.gpu?.adapter ?? 'cpu',
-      f16: this.gpu?.f16 ?? false,
-    };
-    return this.info;
-  }
-
-  lostReasonForGuard(): string | null {
-    return this.lostReason;
-  }
-
-  private checkDevice(): void {
-    if (this.lostReason !== null) throw deviceLost(this.lostReason);
-  }
-
-  private get dims() {
-    const m = this.manifest;
-    return {
-      F: m.video.chunkFrames,
-      H: m.video.height,
-      W: m.video.width,
-      C: m.latent.channels,
-      h: m.latent.height,
-      w: m.latent.width,
-      L: m.actionEncoder.maxTokens,
-      T: m.actionEncoder.width,
-      Q: m.state.queries,
-      D: m.state.width,
-    };
+    const gpuOutputs = { decoder: ['earlier_next', 'later_next'], vae_decoder: [], vae_encoder: [] };
+    return this.open(req, gpuOutputs, () => (this.resident = null)); // its buffers died with the device
   }
 
   async encodeImage(frame: Float32Array): Promise<Float32Array> {
     this.checkDevice();
-    const { H, W } = this.dims;
-    const out = await this.vaeEncoder.run({ frames: f32(frame, [1, 3, H, W]) });
+    const out = await this.sessions.vae_encoder.run({ frames: f32(frame, this.io.vae_encoder.inputs.frames) });
     return readF32(out.latents);
   }
 
   private upload(window: WindowState, key: string): Resident {
-    const { F, C, h, w } = this.dims;
-    const lat = [F, C, h, w];
+    const lat = this.io.decoder.inputs.history;
     this.dropResident();
     return {
       key,
@@ -124,9 +80,9 @@ class Rendering implements RenderingApi {
 
   async runPhase(req: PhaseRequest): Promise<PhaseResult> {
     this.checkDevice();
-    const { F, C, h, w, L, T, Q, D, H, W } = this.dims;
-    const lat = [F, C, h, w];
-    const latSize = F * C * h * w;
+    const shape = this.io.decoder.inputs;
+    const lat = shape.later; // F x C x h x w, as every window slot
+    const latSize = elementCount(lat);
 
     // 1. The window: resident on the GPU, or uploaded from the CPU copy.
     let win = this.resident?.key === req.windowKey ? this.resident : this.upload(req.window, req.windowKey);
@@ -145,25 +101,25 @@ class Rendering implements RenderingApi {
       return o;
     };
     const constants = {
-      history_noise: f32(gaussianNoise(win.seed, STREAM_HISTORY, req.phase, C * h * w), [C, h, w]),
-      history_sigma: f32(new Float32Array([req.historySigma]), [1]),
-      earlier_present: f32(new Float32Array([present ? 1 : 0]), [1]),
-      text: f32(cat(e.text, req.later.text), [2, L, T]),
-      text_mask: f32(cat(e.textMask, req.later.textMask), [2, L]),
-      state: f32(cat(e.state, req.later.state), [2, Q, D]),
+      history_noise: f32(gaussianNoise(win.seed, STREAM_HISTORY, req.phase, elementCount(shape.history_noise)), shape.history_noise),
+      history_sigma: f32(new Float32Array([req.historySigma]), shape.history_sigma),
+      earlier_present: f32(new Float32Array([present ? 1 : 0]), shape.earlier_present),
+      text: f32(cat(e.text, req.later.text), shape.text),
+      text_mask: f32(cat(e.textMask, req.later.textMask), shape.text_mask),
+      state: f32(cat(e.state, req.later.state), shape.state),
     };
 
     // 3. The denoising loop: outputs feed the next call without leaving the GPU.
     const callMs: number[] = [];
     for (const call of req.calls) {
       const t0 = performance.now();
-      const out = await this.decoder.run({
+      const out = await this.sessions.decoder.run({
         ...constants,
         history: win.history,
         earlier,
         later,
-        sigma: f32(new Float32Array(call.sigma), [2]),
-        sigma_next: f32(new Float32Array(call.sigmaNext), [2]),
+        sigma: f32(new Float32Array(call.sigma), shape.sigma),
+        sigma_next: f32(new Float32Array(call.sigmaNext), shape.sigma_next),
       });
       // The inputs are superseded by the outputs (the resident earlier slot included).
       release(earlier);
@@ -189,9 +145,10 @@ class Rendering implements RenderingApi {
     let historyChanged = false;
     if (present && win.earlier) {
       const t0 = performance.now();
-      const out = await this.vaeDecoder.run({ latents: earlier });
+      const out = await this.sessions.vae_decoder.run({ latents: earlier });
       const frames = await readF32(out.frames);
       vaeMs = performance.now() - t0;
+      const [F, , H, W] = this.io.vae_decoder.outputs.frames;
       finished = { chunk: win.earlier.chunk, action: win.earlier.action, frames, rgba: framesToRgba(frames, F, H, W) };
       release(history);
       history = earlier;
@@ -217,22 +174,10 @@ class Rendering implements RenderingApi {
     return Comlink.transfer({ finished, window, callMs, vaeMs }, transfers);
   }
 
-  async runGraph(name: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
-    this.checkDevice();
-    const session = { decoder: this.decoder, vae_decoder: this.vaeDecoder, vae_encoder: this.vaeEncoder }[name];
-    if (!session) throw new RangeError(`the rendering worker has no graph "${name}"`);
-    return runOnWire(session, feeds);
-  }
-
-  async loseDevice(): Promise<void> {
-    this.gpu?.device.destroy();
-  }
-
-  async dispose(): Promise<void> {
+  override async dispose(): Promise<void> {
     this.dropResident();
-    for (const s of [this.decoder, this.vaeDecoder, this.vaeEncoder]) await s?.release();
-    this.gpu?.device.destroy();
+    await super.dispose();
   }
 }
 
-Comlink.expose(serialized(guardDeviceLoss(new Rendering())));
+exposeWorker(new Rendering());

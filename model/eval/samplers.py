@@ -24,7 +24,6 @@ from typing import Callable
 import numpy as np
 
 from model.sampler import FinishedChunk, OnnxGraphs, ReferenceSampler, frames_to_uint8
-from model.swin_dpm import STREAM_CHUNK, STREAM_HISTORY, gaussian_noise
 
 f32 = np.float32
 
@@ -70,7 +69,7 @@ def chunk_frames_uint8(chunk: FinishedChunk) -> np.ndarray:
     return frames_to_uint8(chunk.frames)
 
 
-class NoWindowSampler:
+class NoWindowSampler(ReferenceSampler):
     """
     Ablation: the same graphs without the Causal Swin-DPM window.
 
@@ -84,64 +83,41 @@ class NoWindowSampler:
     are the sampler's (seed, stream, chunk), so both see the same noise.
     """
 
-    def __init__(self, graphs, action_encoder, seed: int, idle_action: str = "wait"):
-        self.g = graphs
-        self.cfg = graphs.cfg
-        self.actions = action_encoder
-        self.seed = int(seed) & 0xFFFFFFFF
-        self.idle_action = idle_action
-        self.queue: deque[str] = deque()
-
     def start(self, frame: np.ndarray) -> "NoWindowSampler":
-        cfg = self.cfg
-        x = (np.asarray(frame, dtype=f32).transpose(2, 0, 1) / f32(255.0))[None]  # (1, 3, H, W)
-        z0 = self.g.encode_image(x)  # (1, C, h, w)
-        self.history = np.repeat(z0, cfg.chunk_frames, axis=0)  # (F, C, h, w)
-        start_frames = np.repeat(x, cfg.chunk_frames, axis=0)  # (F, 3, H, W)
-        self.recent = deque([start_frames, start_frames], maxlen=2)  # frames of chunks t - 2, t - 1
-        hs = cfg.state_width // cfg.backbone_heads
-        self.kv = np.zeros((cfg.backbone_layers, 2, cfg.backbone_heads, cfg.cache_tokens, hs), f32)
-        self.kv_mask = np.zeros(cfg.cache_tokens, f32)
-        self.prev_state = np.zeros((cfg.queries, cfg.state_width), f32)
+        super().start(frame)
+        self.recent = deque([self.observed_frames] * 2, maxlen=2)  # frames of chunks t - 2, t - 1
         self.next_chunk = 0
         return self
 
-    def act(self, text: str) -> None:
-        self.queue.append(text)
-
     def fork(self) -> "NoWindowSampler":
-        other = copy.copy(self)
-        other.queue = deque(self.queue)
+        other = super().fork()
         other.recent = deque(self.recent, maxlen=2)
         return other
 
     def _chunk(self) -> FinishedChunk:
         cfg, t = self.cfg, self.next_chunk
-        action = self.queue.popleft() if self.queue else self.idle_action
-        text, text_mask = self.actions.encode(action)
-        observed = self.g.observe(self.recent[0])
-        state, self.kv, self.kv_mask = self.g.turn(self.prev_state, 1.0 if t == 0 else 0.0, observed,
-                                                   text, text_mask, self.kv, self.kv_mask)
-        self.prev_state = state
-        shape = (cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
-        latents = gaussian_noise(self.seed, STREAM_CHUNK, t, int(np.prod(shape))).reshape(shape)
-        history_noise = gaussian_noise(self.seed, STREAM_HISTORY, t, int(np.prod(shape[1:]))).reshape(shape[1:])
+        self.observed_frames = self.recent[0]
+        slot = self._condition(t)
+        latents = slot.latents
         K = cfg.denoise_steps
         for s in range(K):
             _, latents = self.g.denoise(
-                history=self.history, history_noise=history_noise,
+                history=self.history, history_noise=self.history_noise,
                 history_sigma=np.array([cfg.conditioning_noise], f32),
                 earlier=np.zeros_like(latents), later=latents,
                 sigma=np.array([0.0, 1.0 - s / K], f32), sigma_next=np.array([0.0, 1.0 - (s + 1) / K], f32),
                 earlier_present=np.array([0.0], f32),
-                text=np.stack([text, text]), text_mask=np.stack([text_mask, text_mask]),
-                state=np.stack([state, state]),
+                text=np.stack([slot.text, slot.text]), text_mask=np.stack([slot.text_mask, slot.text_mask]),
+                state=np.stack([slot.state, slot.state]),
             )
         frames = self.g.decode(latents).astype(f32)  # (F, 3, H, W)
         self.history = latents
         self.recent.append(frames)
         self.next_chunk += 1
-        return FinishedChunk(t, action, frames)
+        return FinishedChunk(t, slot.action, frames)
+
+    def step(self):
+        raise NotImplementedError("NoWindowSampler makes whole chunks: use run_chunks")
 
     def run_chunks(self, n: int) -> list[FinishedChunk]:
         return [self._chunk() for _ in range(n)]

@@ -19,7 +19,8 @@ def text_encoder_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, text_encoder_dir):
     """(bundle dir, the PyPI-free torch model it was exported from)."""
-    from model.export import export_bundle, random_model
+    from model.checkpoint import random_model
+    from model.export import export_bundle
     model = random_model("tiny", seed=0)
     out = tmp_path_factory.mktemp("bundle") / "tiny"
     export_bundle(model, out, text_encoder_from=text_encoder_dir, log=lambda *a: None)

@@ -8,7 +8,8 @@ import numpy as np
 import onnx
 import pytest
 
-from model.export import GRAPH_IO, example_inputs, ort_session, run_torch
+from model.convert import ort_session
+from model.graphs import GRAPH_IO, example_inputs, run_torch
 from model.manifest import GRAPH_NAMES, load_manifest
 from model.sampler import OnnxGraphs, ReferenceSampler, TorchGraphs
 from model.text_encoder import ActionEncoder

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from model.config import get_config
-from model.export import random_model
+from model.checkpoint import random_model
 
 
 @pytest.fixture(scope="module", params=["unet", "dit"])

@@ -57,3 +57,29 @@ def test_cli_reports_fields(tmp_path, capsys):
 def test_exported_manifest_loads(tiny_bundle):
     out, _ = tiny_bundle
     assert load_manifest(out / "manifest.json").name == "tiny"
+
+
+def test_variant_fallback_is_the_runtimes():
+    """The shared cases the runtime's graphFile passes too (test/unit/loader.test.ts)."""
+    from model.manifest import pick_variant
+    for case in json.loads((VECTORS / "variant-fallback.json").read_text())["cases"]:
+        assert pick_variant({v: f"{v}.onnx" for v in case["have"]}, case["want"]) == f"{case['pick']}.onnx", case
+
+
+def test_config_reads_back_from_the_manifest(tiny_bundle):
+    """One mapping, both ways: the config read back from an exported manifest writes the same fields."""
+    from model.manifest import config_fields, config_from_manifest
+    out, model = tiny_bundle
+    m = load_manifest(out / "manifest.json")
+    cfg = config_from_manifest(m)
+    assert config_fields(cfg) == config_fields(model.cfg)
+    data = m.model_dump(by_alias=True)
+    for section, values in config_fields(cfg).items():
+        assert values == data[section] if not isinstance(values, dict) else values.items() <= data[section].items()
+
+
+def test_config_from_manifest_refuses_sizes_that_disagree():
+    from model.manifest import config_from_manifest
+    bad = Manifest.model_validate(apply_case({"set": {"backbone.cacheTokens": BASE["backbone"]["cacheTokens"] + 1}}))
+    with pytest.raises(ValueError, match="backbone.cacheTokens"):
+        config_from_manifest(bad)

@@ -46,9 +46,10 @@ class Phrases:
     train: tuple[str, ...]
     heldout: tuple[str, ...] = ()
 
-    def options(self, split: str) -> tuple[str, ...]:
-        """Train phrases for "train"; all phrases for "all"."""
-        return self.train if split == "train" else self.train + self.heldout
+    def options(self, pool: str) -> tuple[str, ...]:
+        """The train phrases for the pool "train"; train and held-out phrases together for "all"
+        (a pool, not a split: held-out wordings are drawn from it, then checked not to be train strings)."""
+        return self.train if pool == "train" else self.train + self.heldout
 
 
 def P(train, heldout=()) -> Phrases:
@@ -227,12 +228,12 @@ def _fill(template: str, names: list[str], combo) -> str:
     return " ".join(template.format(**dict(zip(names, combo))).split())  # collapses empty slots
 
 
-def _expand(templates: Phrases, slots: dict[str, Phrases], split: str) -> set[str]:
-    """All strings from the templates and slot phrases of a split ("train" or "all")."""
+def _expand(templates: Phrases, slots: dict[str, Phrases], pool: str) -> set[str]:
+    """All strings from the templates and slot phrases of a pool ("train", or "all": see Phrases.options)."""
     out = set()
-    for template in templates.options(split):
+    for template in templates.options(pool):
         names = _slot_names(template)
-        for combo in itertools.product(*(slots[n].options(split) for n in names)):
+        for combo in itertools.product(*(slots[n].options(pool) for n in names)):
             text = _fill(template, names, combo)
             if len(text.split()) <= MAX_WORDS:
                 out.add(text)

@@ -4,13 +4,11 @@
  * latency, milliseconds per decoder call and per graph, JS heap, an estimate
  * of GPU memory, and the backend's matrix-multiply peak for the floor.
  */
-import * as ort from 'onnxruntime-web/webgpu';
-import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-
 import type { Variant } from '../contract/manifest';
 import { graphFile } from '../loader/bundle';
 import { type LoadStage, World } from '../index';
 import { loadTestVectors } from '../runtime/verify';
+import { createSession, f32 } from '../../workers/ort-backend';
 import type { Backend, Residency } from '../../workers/protocol';
 import matmulUrl from './matmul-peak.onnx?url';
 
@@ -51,19 +49,18 @@ async function timedLoad(cfg: BenchConfig) {
 
 /** Achieved GFLOP/s of 1024x1024 matrix products on a backend (8 chained products per run). */
 export async function matmulPeak(backend: Backend): Promise<number> {
-  ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, import.meta.url).href };
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
+  // The workers' ONNX Runtime setup (WASM binary, threads), on this page's own WebGPU device.
   const bytes = new Uint8Array(await (await fetch(matmulUrl)).arrayBuffer());
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
+  const session = await createSession({ bytes, backend });
   const n = 1024;
-  const a = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => ((i % 7) - 3) / 1000), [n, n]);
-  const b = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => ((i % 5) - 2) / 1000), [n, n]);
+  const a = f32(Float32Array.from({ length: n * n }, (_, i) => ((i % 7) - 3) / 1000), [n, n]);
+  const b = f32(Float32Array.from({ length: n * n }, (_, i) => ((i % 5) - 2) / 1000), [n, n]);
   await session.run({ a, b }); // warm-up (shader compilation)
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
     const out = await session.run({ a, b });
-    await out.y.getData();
+    await out.y.getData(); // the product on the CPU (from the GPU, on WebGPU)
     times.push(performance.now() - t0);
   }
   await session.release();

@@ -206,9 +206,18 @@ export function parseManifest(text: string, source?: string): Manifest {
 
 type Shape = number[];
 type IO = Record<string, Shape>;
+export type GraphIO = Record<GraphName, { inputs: IO; outputs: IO }>;
 
-/** The inputs and outputs each graph must have, derived from the manifest's numbers. */
-export function expectedGraphIO(m: Manifest): Record<GraphName, { inputs: IO; outputs: IO }> {
+/** Elements of a tensor of this shape. */
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * The inputs and outputs each graph must have, derived from the manifest's
+ * numbers: what a bundle is checked against, and the shapes the runtime feeds.
+ */
+export function expectedGraphIO(m: Manifest): GraphIO {
   const { chunkFrames: F, width: W, height: H } = m.video;
   const { channels: C, height: h, width: w } = m.latent;
   const { tokens: Ns, width: D, queries: Q } = m.state;

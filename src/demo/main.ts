@@ -7,7 +7,9 @@
  * `backend` (auto | webgpu | wasm), `variant` (auto | fp32 | fp16), and a
  * shared rollout's `scene`, `seed`, `actions`.
  */
-import { type FinishedChunk, type LoadProgress, Player, Renderer, type Session, type ShownFrame, World, prepareImage } from '../index';
+import { type FinishedChunk, type LoadProgress, type Player, Renderer, type Session, type ShownFrame, World, lastFrame, prepareImage } from '../index';
+import type { PlanCandidate, PlanGoal } from '../runtime/session';
+import { type ChunkShown, SessionView } from '../widget/session-view';
 import { recordWebM } from './record';
 import { decodeShare, encodeShare } from './share';
 
@@ -120,26 +122,20 @@ function describeError(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
-/** One branch on screen: a session, its canvas, player and timeline. */
+/** One branch on screen: a session shown in its own card (the SessionView, as `<world-canvas>` shows one), with its timeline. */
 class Branch {
   readonly card: HTMLDivElement;
-  readonly canvas: HTMLCanvasElement;
-  readonly renderer: Renderer;
-  readonly player: Player;
+  readonly view: SessionView;
   readonly timeline: HTMLInputElement;
-  readonly pending = new Map<number, number>(); // chunk -> act() time
-  /** The newest chunk whose first frame is on screen (-1: none yet). */
-  lastShown = -1;
   private readonly shownRate = new RateMeter();
   private readonly madeRate = new RateMeter();
   private readonly onChunk = () => this.chunkFinished();
 
   constructor(
     readonly demo: Demo,
-    public session: Session,
+    session: Session,
     readonly label: string,
   ) {
-    const m = demo.world.manifest;
     this.card = document.createElement('div');
     this.card.className = 'branch';
     this.card.innerHTML = `<canvas></canvas><div class="branch-bar"><span class="label"></span>
@@ -147,11 +143,9 @@ class Branch {
       <span class="chunk-label"></span><button class="fork" type="button">Fork here</button>
       <button class="close" type="button" aria-label="close branch">×</button></div>`;
     this.card.querySelector('.label')!.textContent = label;
-    this.canvas = this.card.querySelector('canvas')!;
+    const canvas = this.card.querySelector('canvas')!;
     this.timeline = this.card.querySelector('.timeline')!;
-    this.renderer = new Renderer(this.canvas, m.video.width, m.video.height, m.video.fps);
-    this.renderer.draw(session.startImage.rgba);
-    this.player = new Player(session, this.renderer);
+    this.view = new SessionView(canvas, session);
     this.player.onError = (e) => {
       setStatus(describeError(e), true);
       demo.syncPlayButton();
@@ -161,21 +155,42 @@ class Branch {
       this.madeRate.add(performance.now(), c.frameCount);
       if (this.demo.active === this) stats.phaseMs = this.player.phaseMs.slice(-32);
     };
-    this.renderer.onFrame = (f) => this.frameShown(f);
+    this.view.onFrame = (f, shown) => this.frameShown(f, shown);
     session.addEventListener('chunk', this.onChunk);
-    this.canvas.addEventListener('click', () => demo.activate(this));
+    canvas.addEventListener('click', () => demo.activate(this));
     this.timeline.addEventListener('input', () => this.scrub());
     this.card.querySelector<HTMLButtonElement>('.fork')!.addEventListener('click', () => void demo.fork(this));
     this.card.querySelector<HTMLButtonElement>('.close')!.addEventListener('click', () => demo.close(this));
   }
 
+  get session(): Session {
+    return this.view.session;
+  }
+
+  get renderer(): Renderer {
+    return this.view.renderer;
+  }
+
+  get player(): Player {
+    return this.view.player;
+  }
+
+  /** The newest chunk whose first frame is on screen (-1: none yet). */
+  get lastShown(): number {
+    return this.view.lastShown;
+  }
+
+  /** Show another session on this branch (a plan's candidate taken). */
   setSession(s: Session): void {
     this.session.removeEventListener('chunk', this.onChunk);
-    this.session = s;
     s.addEventListener('chunk', this.onChunk);
-    this.player.setSession(s);
-    this.pending.clear();
-    this.lastShown = s.history.at(-1)?.index ?? -1; // what was finished before is not waited for
+    this.view.show(s);
+    this.updateTimeline();
+  }
+
+  /** Back to the start scene, same seed. */
+  reset(): void {
+    this.view.reset();
     this.updateTimeline();
   }
 
@@ -208,7 +223,7 @@ class Branch {
     this.player.pause();
     this.demo.syncPlayButton();
     const c = h[i];
-    this.renderer.draw(c.rgba, (c.frameCount - 1) * c.width * c.height * 4);
+    this.renderer.draw(lastFrame(c));
     this.card.querySelector('.chunk-label')!.textContent = `chunk ${c.index}: ${c.action}`;
   }
 
@@ -219,17 +234,14 @@ class Branch {
   }
 
   /** A frame is on screen: count it; at a chunk's first frame, its action is shown. */
-  private frameShown(f: ShownFrame): void {
+  private frameShown(f: ShownFrame, shown: ChunkShown | null): void {
     const fps = this.shownRate.add(f.at);
     const active = this.demo.active === this;
-    if (f.frame === 0) {
-      this.lastShown = f.chunk;
-      const actedAt = this.pending.get(f.chunk);
-      const entry = this.session.log.findLast((e) => e.chunk === f.chunk);
+    if (shown) {
+      const { entry, acted } = shown;
       const idle = this.demo.world.manifest.actionEncoder.idleAction;
-      if (actedAt !== undefined || (entry && (entry.id !== null || entry.action !== idle))) {
-        const latencyMs = actedAt !== undefined ? f.at - actedAt : null;
-        for (const c of this.pending.keys()) if (c <= f.chunk) this.pending.delete(c);
+      if (acted || (entry && (entry.id !== null || entry.action !== idle))) {
+        const latencyMs = acted?.latencyMs ?? null;
         if (active) {
           if (latencyMs !== null) stats.lastLatencyMs = latencyMs;
           stats.shown.push({ chunk: f.chunk, text: f.action, latencyMs });
@@ -324,8 +336,7 @@ class Demo {
 
   act(text: string): void {
     try {
-      const r = this.active.session.act(text);
-      this.active.pending.set(r.chunk, performance.now());
+      const r = this.active.view.act(text);
       setStatus(r.truncated ? `Action cut to ${r.text.length} characters (the end was dropped).` : `Queued for chunk ${r.chunk}.`);
       this.renderHistory();
     } catch (e) {
@@ -361,26 +372,18 @@ class Demo {
   }
 }
 
-async function main(): Promise<void> {
-  for (const p of shared.problems) setStatus(p, true);
-  const world = await World.load({
-    bundle,
-    backend: (params.get('backend') as 'auto' | 'webgpu' | 'wasm' | null) ?? 'auto',
-    variant: (params.get('variant') as 'auto' | 'fp32' | 'fp16' | null) ?? 'auto',
-    onProgress: showProgress,
-  });
-  els.progress.hidden = true;
-  const showBackend = (restarted = false) => {
-    const i = world.info;
-    els.backend.dataset.backend = i.backend;
-    els.backend.textContent = `${i.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · ${i.variant}${restarted ? ' (restarted)' : ''}`;
-    els.backend.title = i.adapter;
-    els.notice.hidden = !world.notices.length;
-    els.notice.textContent = world.notices.join(' · ');
-  };
-  showBackend();
-  world.onRestart(() => showBackend(true));
+/** The backend badge and the notices (again after an engine restart). */
+function showBackend(world: World, restarted = false): void {
+  const i = world.info;
+  els.backend.dataset.backend = i.backend;
+  els.backend.textContent = `${i.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · ${i.variant}${restarted ? ' (restarted)' : ''}`;
+  els.backend.title = i.adapter;
+  els.notice.hidden = !world.notices.length;
+  els.notice.textContent = world.notices.join(' · ');
+}
 
+/** The scene picker, with a shared link's scene and seed; the link's actions to replay (none if its scene is not in this bundle). */
+function sceneFromLink(world: World): [number, string][] {
   for (const s of world.scenes) els.scene.append(new Option(s.title, s.id));
   let replay = shared.record.actions ?? [];
   if (shared.record.scene && !world.scenes.some((s) => s.id === shared.record.scene)) {
@@ -394,38 +397,43 @@ async function main(): Promise<void> {
     replay = []; // actions meant for another start scene would not replay the rollout
   } else if (shared.record.scene) els.scene.value = shared.record.scene;
   if (shared.record.seed !== undefined) els.seed.value = String(shared.record.seed);
+  return replay;
+}
 
-  const demo = new Demo(world);
-  // The seed in use: a value the session cannot take is refused and the field goes back to it.
-  let seedInUse = shared.record.seed ?? 0;
-  const seedFromField = (): number | null => {
+/** The seed field, and the names of what is in the scene shown (object picker, placeholders, Simulate defaults). */
+class SceneControls {
+  /** The seed in use: a value the session cannot take is refused and the field goes back to it. */
+  seedInUse = shared.record.seed ?? 0;
+  /** Fields the user has typed in: their defaults no longer follow the scene. */
+  private readonly touched = new Set<HTMLElement>();
+
+  constructor(private readonly world: World) {
+    for (const el of [els.candidates, els.goalText]) el.addEventListener('input', () => this.touched.add(el));
+  }
+
+  seedFromField(): number | null {
     const raw = els.seed.value.trim();
     const n = Number(raw);
-    if (raw !== '' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff) return (seedInUse = n);
-    setStatus(`Seed "${raw}" is not a whole number from 0 to 4294967295; keeping seed ${seedInUse}.`, true);
-    els.seed.value = String(seedInUse);
+    if (raw !== '' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff) return (this.seedInUse = n);
+    setStatus(`Seed "${raw}" is not a whole number from 0 to 4294967295; keeping seed ${this.seedInUse}.`, true);
+    els.seed.value = String(this.seedInUse);
     return null;
-  };
+  }
 
-  /** Object picker, placeholder and Simulate defaults name what is in the scene shown. */
-  const defaultsTouched = new Set<HTMLElement>();
-  for (const el of [els.candidates, els.goalText]) el.addEventListener('input', () => defaultsTouched.add(el));
-  const objectsForScene = (sceneId: string) => {
-    const objs = sceneObjects(world.scenes.find((s) => s.id === sceneId)?.title);
+  objectsForScene(sceneId: string): void {
+    const objs = sceneObjects(this.world.scenes.find((s) => s.id === sceneId)?.title);
     const names = objs.length ? objs : COLOURS.map((c) => `${c} one`); // an image of your own: by colour
     els.object.replaceChildren(...names.map((o) => new Option(o, o)));
     const [a, b = a] = names;
     els.action.placeholder = `push the ${a} left`;
     els.goalText.placeholder = `move the ${b} to the top left corner`;
-    if (!defaultsTouched.has(els.candidates)) els.candidates.value = [`push the ${a} left`, `push the ${a} right`, `slide the ${b} up`, 'wait'].join('\n');
-  };
-  objectsForScene(els.scene.value);
+    const idle = this.world.manifest.actionEncoder.idleAction;
+    if (!this.touched.has(els.candidates)) els.candidates.value = [`push the ${a} left`, `push the ${a} right`, `slide the ${b} up`, idle].join('\n');
+  }
+}
 
-  const session = await demo.start({ sceneId: els.scene.value }, seedInUse);
-  for (const [chunk, text] of replay) session.actAt(chunk, text);
-  if (replay.length) setStatus(`Replaying ${replay.length} shared action${replay.length === 1 ? '' : 's'}.`);
-
-  // Actions: the bar, the quick buttons, the arrow keys.
+/** Actions: the bar, the quick buttons, the arrow keys. */
+function wireActions(demo: Demo): void {
   els.form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     demo.act(els.action.value);
@@ -443,8 +451,11 @@ async function main(): Promise<void> {
       move(dir);
     }
   });
+}
 
-  // Playback, reset, scenes, images, seeds.
+/** Playback, reset, scenes, images of your own, seeds. */
+function wireScenes(demo: Demo, controls: SceneControls): void {
+  const world = demo.world;
   els.play.addEventListener('click', () => {
     const b = demo.active;
     if (b.player.playing) b.player.pause();
@@ -455,18 +466,14 @@ async function main(): Promise<void> {
     demo.syncPlayButton();
   });
   els.reset.addEventListener('click', () => {
-    const b = demo.active;
-    b.session.reset();
-    b.renderer.clear();
-    b.renderer.draw(b.session.startImage.rgba);
-    b.setSession(b.session);
+    demo.active.reset();
     demo.renderHistory();
     setStatus('Reset to the start scene (same seed).');
   });
   const restart = () => {
-    const seed = seedFromField();
+    const seed = controls.seedFromField();
     if (seed === null) return;
-    objectsForScene(els.scene.value);
+    controls.objectsForScene(els.scene.value);
     void demo.start({ sceneId: els.scene.value }, seed).catch((e) => setStatus(describeError(e), true));
   };
   els.scene.addEventListener('change', restart);
@@ -475,8 +482,8 @@ async function main(): Promise<void> {
     try {
       const { width, height } = world.manifest.video;
       const img = await prepareImage(file, width, height);
-      objectsForScene('image');
-      await demo.start({ image: img, sceneId: 'image' }, seedInUse);
+      controls.objectsForScene('image');
+      await demo.start({ image: img, sceneId: 'image' }, controls.seedInUse);
       setStatus(img.notes.length ? `Your image: ${img.notes.join(', ')}.` : 'Your image is the start scene.');
     } catch (e) {
       setStatus(describeError(e), true);
@@ -495,8 +502,11 @@ async function main(): Promise<void> {
     if (file) void useImage(file);
     else setStatus('Drop an image file.', true);
   });
+}
 
-  // Share and record.
+/** Share a link that replays the active branch; record it as WebM. */
+function wireShareAndRecord(demo: Demo): void {
+  const world = demo.world;
   els.share.addEventListener('click', async () => {
     const r = demo.active.session.replayRecord;
     if (!world.scenes.some((s) => s.id === r.scene)) {
@@ -535,8 +545,53 @@ async function main(): Promise<void> {
       els.record.disabled = false;
     }
   });
+}
 
-  // Simulate, then act.
+/** The goal the form describes: a description, an image, or another branch's frame. */
+async function goalFromForm(demo: Demo): Promise<PlanGoal> {
+  if (els.goalKind.value === 'description') return { description: els.goalText.value || els.goalText.placeholder };
+  if (els.goalKind.value === 'image') {
+    const f = els.goalImage.files?.[0];
+    if (!f) throw new Error('choose a goal image first');
+    const { width, height } = demo.world.manifest.video;
+    return { rgba: (await prepareImage(f, width, height)).rgba };
+  }
+  const c = demo.branches[Number(els.goalBranch.value)]?.selectedChunk;
+  if (!c) throw new Error('that branch has no finished chunk yet');
+  return { rgba: lastFrame(c).slice() };
+}
+
+/** One card per ranked candidate, best first; Take puts its branch on the branch it was simulated from. */
+function showCandidates(demo: Demo, b: Branch, generation: number, ranked: PlanCandidate[]): void {
+  ranked.forEach((r, i) => {
+    const card = document.createElement('div');
+    card.className = `candidate${i === 0 ? ' best' : ''}`;
+    const cv = document.createElement('canvas');
+    new Renderer(cv, r.chunk.width, r.chunk.height, 1).draw(lastFrame(r.chunk));
+    const label = document.createElement('div');
+    label.textContent = `${i + 1}. ${r.action} — ${Number.isFinite(r.psnr) ? r.psnr.toFixed(1) : '∞'} dB`;
+    const take = document.createElement('button');
+    take.textContent = 'Take';
+    take.addEventListener('click', () => {
+      // Only on the branch it was simulated from, while it is on screen: never a hidden one.
+      if (generation !== demo.generation || !demo.branches.includes(b)) {
+        els.planResults.replaceChildren();
+        return setStatus('That simulation was of a scene no longer shown; simulate again.', true);
+      }
+      b.setSession(r.branch);
+      b.renderer.clear();
+      for (const c of r.branch.history.slice(-1)) b.renderer.push(c);
+      b.player.play();
+      demo.renderHistory();
+      setStatus(`Took "${r.action}".`);
+    });
+    card.append(cv, label, take);
+    els.planResults.append(card);
+  });
+}
+
+/** Simulate, then act. */
+function wirePlanning(demo: Demo): void {
   els.goalKind.addEventListener('change', () => {
     els.goalText.hidden = els.goalKind.value !== 'description';
     els.goalImage.hidden = els.goalKind.value !== 'image';
@@ -550,49 +605,12 @@ async function main(): Promise<void> {
     els.planResults.replaceChildren();
     setStatus(`Simulating ${candidates.length} candidates…`);
     try {
-      let goal: { rgba: Uint8ClampedArray } | { description: string };
-      if (els.goalKind.value === 'description') goal = { description: els.goalText.value || els.goalText.placeholder };
-      else if (els.goalKind.value === 'image') {
-        const f = els.goalImage.files?.[0];
-        if (!f) throw new Error('choose a goal image first');
-        goal = { rgba: (await prepareImage(f, world.manifest.video.width, world.manifest.video.height)).rgba };
-      } else {
-        const c = demo.branches[Number(els.goalBranch.value)]?.selectedChunk;
-        if (!c) throw new Error('that branch has no finished chunk yet');
-        const n = c.width * c.height * 4;
-        goal = { rgba: c.rgba.slice((c.frameCount - 1) * n) };
-      }
-      const ranked = await b.session.plan(goal, candidates);
+      const ranked = await b.session.plan(await goalFromForm(demo), candidates);
       if (generation !== demo.generation || !demo.branches.includes(b)) {
         setStatus('The scene changed while simulating: those results are dropped.', true);
         return;
       }
-      ranked.forEach((r, i) => {
-        const card = document.createElement('div');
-        card.className = `candidate${i === 0 ? ' best' : ''}`;
-        const cv = document.createElement('canvas');
-        const rr = new Renderer(cv, r.chunk.width, r.chunk.height, 1);
-        rr.draw(r.chunk.rgba, (r.chunk.frameCount - 1) * r.chunk.width * r.chunk.height * 4);
-        const label = document.createElement('div');
-        label.textContent = `${i + 1}. ${r.action} — ${Number.isFinite(r.psnr) ? r.psnr.toFixed(1) : '∞'} dB`;
-        const take = document.createElement('button');
-        take.textContent = 'Take';
-        take.addEventListener('click', () => {
-          // Only on the branch it was simulated from, while it is on screen: never a hidden one.
-          if (generation !== demo.generation || !demo.branches.includes(b)) {
-            els.planResults.replaceChildren();
-            return setStatus('That simulation was of a scene no longer shown; simulate again.', true);
-          }
-          b.setSession(r.branch);
-          b.renderer.clear();
-          for (const c of r.branch.history.slice(-1)) b.renderer.push(c);
-          b.player.play();
-          demo.renderHistory();
-          setStatus(`Took "${r.action}".`);
-        });
-        card.append(cv, label, take);
-        els.planResults.append(card);
-      });
+      showCandidates(demo, b, generation, ranked);
       setStatus(`Best: "${ranked[0].action}".`);
     } catch (e) {
       setStatus(describeError(e), true);
@@ -600,7 +618,40 @@ async function main(): Promise<void> {
       els.simulate.disabled = false;
     }
   });
+}
 
+/**
+ * 1. Load the bundle (URL options: backend, variant).
+ * 2. Scene and seed from a shared link; start the main branch and replay the link's actions.
+ * 3. Wire the controls; enable them.
+ */
+async function main(): Promise<void> {
+  // 1.
+  for (const p of shared.problems) setStatus(p, true);
+  const world = await World.load({
+    bundle,
+    backend: (params.get('backend') as 'auto' | 'webgpu' | 'wasm' | null) ?? 'auto',
+    variant: (params.get('variant') as 'auto' | 'fp32' | 'fp16' | null) ?? 'auto',
+    onProgress: showProgress,
+  });
+  els.progress.hidden = true;
+  showBackend(world);
+  world.onRestart(() => showBackend(world, true));
+
+  // 2.
+  const replay = sceneFromLink(world);
+  const demo = new Demo(world);
+  const controls = new SceneControls(world);
+  controls.objectsForScene(els.scene.value);
+  const session = await demo.start({ sceneId: els.scene.value }, controls.seedInUse);
+  for (const [chunk, text] of replay) session.actAt(chunk, text);
+  if (replay.length) setStatus(`Replaying ${replay.length} shared action${replay.length === 1 ? '' : 's'}.`);
+
+  // 3.
+  wireActions(demo);
+  wireScenes(demo, controls);
+  wireShareAndRecord(demo);
+  wirePlanning(demo);
   for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('[disabled]')) el.disabled = false;
   Object.assign(window, { worldCanvasDemo: { world, demo, get session() { return demo.active.session; } } });
   document.body.dataset.ready = 'true';

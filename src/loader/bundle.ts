@@ -2,7 +2,7 @@
  * Load a bundle: the manifest (validated), then the files a session needs,
  * each from the byte cache or the network (verified), with overall progress.
  */
-import { type FileRef, type GraphName, type Manifest, type Variant, GRAPH_NAMES, parseManifest } from '../contract/manifest';
+import { type FileRef, type GraphName, type Manifest, type Variant, GRAPH_NAMES, VARIANTS, parseManifest } from '../contract/manifest';
 import { BundleFetchError, CrossOriginBundleError } from '../runtime/errors';
 import { type ByteCache } from './cache';
 import { type FetchLike, fetchVerified } from './fetch-bytes';
@@ -81,10 +81,19 @@ export function sessionFiles(m: Manifest, variant: Variant): FileRef[] {
   return files;
 }
 
-/** The file of a graph for a variant, falling back to fp32 where a variant was not exported. */
+/**
+ * The wanted variant if present, else the first present in VARIANTS order
+ * (fp32, fp16, q8, q4); model/manifest.py `pick_variant` falls back the same
+ * way (test/vectors/variant-fallback.json).
+ */
+export function pickVariant<T>(available: Partial<Record<Variant, T>>, wanted: Variant): T | undefined {
+  for (const v of [wanted, ...VARIANTS]) if (available[v] !== undefined) return available[v];
+  return undefined;
+}
+
+/** The file of a graph for a variant, falling back where a variant was not exported. */
 export function graphFile(m: Manifest, g: GraphName, variant: Variant): FileRef {
-  const v = m.graphs[g].variants;
-  const ref = v[variant] ?? v.fp32 ?? v.fp16 ?? v.q8 ?? v.q4;
+  const ref = pickVariant(m.graphs[g].variants, variant);
   if (!ref) throw new Error(`graph ${g} has no variant`); // unreachable: the schema requires one
   return ref;
 }

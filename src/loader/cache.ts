@@ -8,6 +8,8 @@
  */
 import { createStore, del, get, set, type UseStore } from 'idb-keyval';
 
+import { withTimeout } from '../runtime/async';
+
 export interface ByteCache {
   readonly kind: string;
   get(sha256: string): Promise<Uint8Array | undefined>;
@@ -18,7 +20,7 @@ export interface ByteCache {
 const DB_NAME = 'world-canvas';
 const STORE_NAME = 'model-bytes';
 
-/** IndexedDB through idb-keyval. Failures surface as rejections; `loadBundle` degrades on them. */
+/** IndexedDB through idb-keyval. Failures surface as rejections; wrapped in `tolerantCache`, the World runs on without it. */
 export function idbByteCache(store: UseStore = createStore(DB_NAME, STORE_NAME)): ByteCache {
   return {
     kind: 'indexeddb',
@@ -54,20 +56,12 @@ export function tolerantCache(inner: ByteCache, onFailure: (error: unknown) => v
   let failed = false;
   const guard = async <T>(op: () => Promise<T>, fallback: T): Promise<T> => {
     if (failed) return fallback;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await Promise.race([
-        op(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the cache did not answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      return await withTimeout(op(), timeoutMs, () => new Error(`the cache did not answer within ${timeoutMs} ms`));
     } catch (e) {
       if (!failed) onFailure(e); // several operations may be in flight: report once
       failed = true;
       return fallback;
-    } finally {
-      clearTimeout(timer);
     }
   };
   return {

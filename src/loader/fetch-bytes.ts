@@ -8,6 +8,7 @@
  * 3. Check length and sha256; on mismatch fetch once more, bypassing HTTP
  *    caches, then fail with a ChecksumError.
  */
+import { withTimeout } from '../runtime/async';
 import { BundleFetchError, ChecksumError } from '../runtime/errors';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -107,16 +108,14 @@ async function fetchWithResume(url: string, opts: FetchBytesOptions, cache: Requ
   return concat(chunks, received);
 }
 
+/** `p`, or after `stallTimeoutMs` without it the download is aborted and this rejects. */
 function withStallTimeout<T>(p: Promise<T>, ctrl: AbortController, opts: FetchBytesOptions): Promise<T> {
   const ms = opts.stallTimeoutMs ?? 30_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      ctrl.abort(new Error(`no data for ${ms} ms`));
-      reject(new Error(`no data for ${ms} ms`));
-    }, ms);
+  return withTimeout(p, ms, () => {
+    const stalled = new Error(`no data for ${ms} ms`);
+    ctrl.abort(stalled);
+    return stalled;
   });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array {

@@ -45,7 +45,7 @@ async function detect(): Promise<Capabilities> {
       return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: 'no WebGPU adapter (GPU blocklisted or disabled)' });
     }
     const info = adapter.info;
-    const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+    const name = adapterName(info);
     const fallback = info?.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
     return Object.freeze({
       ...base,
@@ -58,6 +58,11 @@ async function detect(): Promise<Capabilities> {
   } catch (e) {
     return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: `WebGPU failed: ${(e as Error).message}` });
   }
+}
+
+/** How an adapter is named to the user (the notices, the backend badge, `EngineInfo.adapter`). */
+export function adapterName(info: GPUAdapterInfo | undefined): string {
+  return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
 }
 
 /** CPU rasterisers that WebGPU implementations fall back to (Chromium's SwiftShader, Mesa's llvmpipe/lavapipe, Windows' WARP). */

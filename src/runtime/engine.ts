@@ -7,7 +7,8 @@ import * as Comlink from 'comlink';
 
 import { type Manifest, type Variant } from '../contract/manifest';
 import { graphFile } from '../loader/bundle';
-import type { Backend, ConditioningApi, EngineInfo, RenderingApi, Residency } from '../../workers/protocol';
+import { type Backend, type ConditioningApi, type EngineInfo, type RenderingApi, type Residency, type WorkerName, WORKER_GRAPHS } from '../../workers/protocol';
+import { withTimeout } from './async';
 import { WorkerTimeoutError } from './errors';
 
 export interface EngineOptions {
@@ -37,14 +38,14 @@ export class Engine {
     try {
       const cond = Comlink.wrap<ConditioningApi>(condWorker);
       const render = Comlink.wrap<RenderingApi>(renderWorker);
-      const bytes = (g: Parameters<typeof graphFile>[1]) => need(files, graphFile(m, g, variant).file);
+      const graphs = (w: WorkerName) => Object.fromEntries(WORKER_GRAPHS[w].map((g) => [g, need(files, graphFile(m, g, variant).file)]));
       const prefix = m.actionEncoder.path.replace(/\/?$/, '/');
       const textEncoderFiles: Record<string, Uint8Array> = {};
       for (const f of m.actionEncoder.files) textEncoderFiles[f.file.slice(prefix.length)] = need(files, f.file);
       // Sessions compile in both workers at once.
       const [, info] = await Promise.all([
         withTimeout(
-          cond.init({ manifest: m, backend, variant, graphs: { encoder: bytes('encoder'), backbone: bytes('backbone') }, textEncoderFiles }),
+          cond.init({ manifest: m, backend, variant, graphs: graphs('conditioning'), textEncoderFiles }),
           opts.timeoutMs * 4,
           () => new WorkerTimeoutError('conditioning', 'init', opts.timeoutMs * 4),
         ),
@@ -54,7 +55,7 @@ export class Engine {
             backend,
             variant,
             residency: opts.residency,
-            graphs: { decoder: bytes('decoder'), vae_decoder: bytes('vae_decoder'), vae_encoder: bytes('vae_encoder') },
+            graphs: graphs('rendering'),
           }),
           opts.timeoutMs * 4,
           () => new WorkerTimeoutError('rendering', 'init', opts.timeoutMs * 4),
@@ -86,12 +87,4 @@ function need(files: Map<string, Uint8Array>, path: string): Uint8Array {
   const b = files.get(path);
   if (!b) throw new Error(`bundle file ${path} was not loaded`);
   return b;
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error()), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

@@ -1,7 +1,9 @@
 /**
  * One class per failure a user or embedding page can act on. Each sets
- * `name` (it survives the worker boundary, see workers/protocol.ts) and says
- * what to do.
+ * `name` and says what to do. Comlink carries a thrown error's name and
+ * message across the worker boundary (not its class), so the main thread
+ * tells them apart with `isErrorNamed` (the worker's DeviceLostError:
+ * workers/ort-backend.ts).
  */
 
 export class WorldCanvasError extends Error {

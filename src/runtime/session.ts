@@ -10,7 +10,9 @@
  * rollout, and a fork draws what its parent would have.
  */
 import type { ChunkConditioning, WindowState } from '../../workers/protocol';
+import { elementCount, expectedGraphIO } from '../contract/manifest';
 import { ActionQueue, normalizeAction } from './actions';
+import { SerialQueue } from './async';
 import { CancelledError } from './errors';
 import { tile } from './images';
 import type { World } from './world';
@@ -107,7 +109,7 @@ export class Session extends EventTarget {
   private readonly scripted = new Map<number, string>();
   private readonly snapshots = new Map<number, SessionState>();
   private state: SessionState;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly steps = new SerialQueue();
   private generation = 0;
   private stepsInFlight = 0;
   /** The phase whose action is taken and whose decoder calls are running, if any. */
@@ -135,18 +137,17 @@ export class Session extends EventTarget {
   }
 
   static create(world: World, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
-    const m = world.manifest;
-    const F = m.video.chunkFrames;
-    const { layers, heads, cacheTokens: P } = m.backbone;
-    const D = m.state.width;
+    const F = world.manifest.video.chunkFrames;
+    // The backbone's first turn: no previous state, an empty KV cache.
+    const turn = expectedGraphIO(world.manifest).backbone.inputs;
     const state: SessionState = {
       nextPhase: 0,
       window: { seed: s.seed >>> 0, history: tile(s.startLatent, F), earlier: null },
       observedFrames: tile(s.image.planar, F),
-      prevState: new Float32Array(m.state.queries * D),
+      prevState: new Float32Array(elementCount(turn.prev_state)),
       turns: 0,
-      kv: new Float32Array(layers * 2 * heads * P * (D / heads)),
-      kvMask: new Float32Array(P),
+      kv: new Float32Array(elementCount(turn.past_kv)),
+      kvMask: new Float32Array(elementCount(turn.past_mask)),
     };
     return new Session(world, `s${++sessionIds}`, s.sceneId, s.seed >>> 0, s.image, state, opts);
   }
@@ -195,11 +196,11 @@ export class Session extends EventTarget {
   step(): Promise<FinishedChunk | null> {
     const gen = this.generation;
     this.stepsInFlight++;
-    const p = this.chain.then(() => {
+    const p = this.steps.run(() => {
       if (gen !== this.generation) throw new CancelledError('the session was reset');
       return this.world.exclusive(() => this.runPhase(gen));
     });
-    this.chain = p.catch(() => {}).finally(() => this.stepsInFlight--);
+    void p.catch(() => {}).finally(() => this.stepsInFlight--);
     return p;
   }
 
@@ -330,7 +331,7 @@ export class Session extends EventTarget {
    * runs on its own. Forks further back than the kept snapshots replay from the start.
    */
   async fork(atChunk?: number): Promise<Session> {
-    await this.chain;
+    await this.steps.idle;
     const phase = atChunk === undefined ? this.state.nextPhase : atChunk + 2;
     if (phase > this.state.nextPhase) throw new RangeError(`chunk ${atChunk} is not finished yet`);
     if (phase < 0 || (atChunk !== undefined && atChunk < 0)) throw new RangeError(`no chunk ${atChunk}`);
@@ -408,10 +409,16 @@ export class Session extends EventTarget {
   }
 }
 
+/** The last frame of a finished chunk: its RGBA bytes (a view into the chunk's, not a copy). */
+export function lastFrame(chunk: Pick<FinishedChunk, 'rgba' | 'width' | 'height' | 'frameCount'>): Uint8ClampedArray {
+  const n = chunk.width * chunk.height * 4;
+  return chunk.rgba.subarray((chunk.frameCount - 1) * n, chunk.frameCount * n);
+}
+
 /** MSE between the last frame of a chunk and an RGBA goal of the same size. */
 function lastFrameMse(chunk: FinishedChunk, goal: Uint8ClampedArray): number {
-  const n = chunk.width * chunk.height * 4;
-  const last = chunk.rgba.subarray((chunk.frameCount - 1) * n, chunk.frameCount * n);
+  const last = lastFrame(chunk);
+  const n = last.length;
   const g = goal.length === n ? goal : goal.subarray(goal.length - n);
   let sum = 0;
   for (let i = 0; i < n; i++) {

@@ -8,9 +8,10 @@ import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resol
 import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
-import type { Backend, EngineInfo, Residency, WireTensor } from '../../workers/protocol';
+import { type Backend, type EngineInfo, type Residency, type WireTensor, WORKER_GRAPHS } from '../../workers/protocol';
+import { SerialQueue } from './async';
 import { type Capabilities, detectCapabilities } from './capabilities';
-import { Engine } from './engine';
+import { Engine, type EngineOptions } from './engine';
 import { WorkerTimeoutError, isErrorNamed } from './errors';
 import { prepareImage, rgbaToPlanar } from './images';
 import { Session, type SessionOptions, type SessionStart } from './session';
@@ -86,6 +87,20 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
   return { backend, variant, reason };
 }
 
+/**
+ * Start an engine as asked; if it is WebGPU and that fails to start, say why
+ * (`onFallback`) and start one on WASM (fp32) instead.
+ */
+async function startEngine(opts: EngineOptions, onFallback: (e: Error) => void): Promise<Engine> {
+  try {
+    return await Engine.start(opts);
+  } catch (e) {
+    if (opts.backend !== 'webgpu') throw e;
+    onFallback(e as Error);
+    return Engine.start({ manifest: opts.manifest, files: opts.files, backend: 'wasm', variant: 'fp32', timeoutMs: opts.timeoutMs });
+  }
+}
+
 export class World {
   readonly schedule: SwinDpmSchedule;
   private engineRef: Engine;
@@ -145,14 +160,10 @@ export class World {
     // 4.
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;
     report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.backend} ${picked.variant}` });
-    let engine: Engine;
-    try {
-      engine = await Engine.start({ manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency });
-    } catch (e) {
-      if (picked.backend !== 'webgpu') throw e;
-      notices.push(`WebGPU failed (${(e as Error).message}); running on the CPU (WASM)`);
-      engine = await Engine.start({ manifest, files, backend: 'wasm', variant: 'fp32', timeoutMs });
-    }
+    const engine = await startEngine(
+      { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency },
+      (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`),
+    );
     const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
@@ -197,7 +208,7 @@ export class World {
     );
   }
 
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly phases = new SerialQueue();
 
   /**
    * Run `f` alone: sessions share the engine, and the rendering worker keeps
@@ -205,9 +216,7 @@ export class World {
    * forks) must not interleave.
    */
   exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const p = this.lock.then(f);
-    this.lock = p.catch(() => {});
-    return p;
+    return this.phases.run(f);
   }
 
   /**
@@ -232,15 +241,11 @@ export class World {
       broken.terminate();
       // A DeviceLostError from a worker arrives with its full message: say it once, not wrapped again.
       this.notices.push(cause.message);
-      let engine: Engine;
       const { backend, variant } = broken.info;
-      try {
-        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency });
-      } catch (e) {
-        if (backend !== 'webgpu') throw e;
-        this.notices.push(`WebGPU could not restart (${(e as Error).message}); continuing on the CPU (WASM)`);
-        engine = await Engine.start({ manifest: this.manifest, files: this.files, backend: 'wasm', variant: 'fp32', timeoutMs: this.timeoutMs });
-      }
+      const engine = await startEngine(
+        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency },
+        (e) => this.notices.push(`WebGPU could not restart (${e.message}); continuing on the CPU (WASM)`),
+      );
       this.engineRef = engine;
       this.restarting = null;
       this.dispatchRestart(engine.info);
@@ -261,8 +266,8 @@ export class World {
 
   /** Run one graph on given inputs, on whichever worker holds it (bundle self-test, diagnostics). */
   runGraph(name: GraphName, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
-    const worker = name === 'encoder' || name === 'backbone' ? 'conditioning' : 'rendering';
-    return this.run(worker, 'runGraph', (e) => (worker === 'conditioning' ? e.conditioning : e.rendering).runGraph(name, feeds));
+    const worker = (WORKER_GRAPHS.conditioning as readonly GraphName[]).includes(name) ? 'conditioning' : 'rendering';
+    return this.run(worker, 'runGraph', (e) => e[worker].runGraph(name, feeds));
   }
 
   /** Destroy the GPU devices of both workers (tests of recovery). */

@@ -9,7 +9,7 @@
  * `autoplay`, `controls`, `backend` (auto | webgpu | wasm), `allowed-origins`
  * (space separated), `loading` (lazy | eager).
  *
- * Events (CustomEvent; see WorldCanvasEventMap for each `detail`): `progress`,
+ * Events (CustomEvent; see WorldCanvasEventMap in events.ts for each `detail`): `progress`,
  * `ready`, `frame` (a frame is on screen), `action` (queued), `shown` (the
  * action's first frame is on screen), `error`. Attribute changes never throw: a
  * failure becomes an `error` event and a message in the element.
@@ -19,71 +19,24 @@
  * and is disposed when its last element leaves the page.
  */
 import type { Backend, EngineInfo } from '../../workers/protocol';
-import type { Variant } from '../contract/manifest';
 import type { LoadProgress } from '../loader/bundle';
-import { Renderer } from '../render/renderer';
 import { ActionError, CancelledError, WorldCanvasError } from '../runtime/errors';
-import { Player } from '../runtime/player';
+import type { Player } from '../runtime/player';
 import type { ActionReceipt, Session } from '../runtime/session';
 import type { World } from '../runtime/world';
+import type { WorldCanvasErrorType, WorldCanvasEventMap, WorldCanvasListener as On } from './events';
+import { SessionView } from './session-view';
 import { type WorldLease, leaseWorld, liveWorldCount } from './shared-worlds';
 import { shadowContent, shadowStyles } from './template';
 
-/**
- * What failed, in an `error` event:
- * - `load`: the bundle could not be loaded (address, network, checksum, manifest, engine start);
- * - `scene`: the `scene` attribute names no scene of the bundle, or a session could not start;
- * - `attribute`: an attribute value that means nothing (`seed="abc"`, `backend="gpu"`); the default is used;
- * - `action`: an action was refused (empty, too many waiting, not loaded yet);
- * - `session`: a session given to the `session` property belongs to another World;
- * - `runtime`: generation failed while playing (playback stops; `play()` retries).
- */
-export type WorldCanvasErrorType = 'load' | 'scene' | 'attribute' | 'action' | 'session' | 'runtime';
-
-export interface WorldCanvasReadyDetail {
-  backend: Backend;
-  variant: Variant;
-  /** The GPU adapter's description, or 'cpu'. */
-  adapter: string;
-  /** Things the viewer should know (a fallback to WASM, no model cache). */
-  notices: string[];
-}
-
-export interface WorldCanvasFrameDetail {
-  /** Index of the chunk the frame belongs to. */
-  chunk: number;
-  /** Index of the frame within its chunk. */
-  frame: number;
-  /** The action that conditioned the chunk. */
-  action: string;
-}
-
-export interface WorldCanvasShownDetail extends ActionReceipt {
-  /** Milliseconds from `act()` to the action's first frame on screen. */
-  latencyMs: number;
-}
-
-export interface WorldCanvasErrorDetail {
-  type: WorldCanvasErrorType;
-  message: string;
-  /** The error as thrown (its `name` says which kind: BundleFetchError, ActionError, ...). */
-  sourceError: unknown;
-}
-
-/** The element's events and their `detail`s. */
-export interface WorldCanvasEventMap {
-  /** Loading progress: stage, bytes loaded and total, bytes from the cache. */
-  progress: CustomEvent<LoadProgress>;
-  /** The World is loaded and a session is ready to play. */
-  ready: CustomEvent<WorldCanvasReadyDetail>;
-  /** A frame is on screen (drawn). */
-  frame: CustomEvent<WorldCanvasFrameDetail>;
-  /** An action was queued: the receipt `act()` returns, with the chunk it will condition. */
-  action: CustomEvent<ActionReceipt>;
-  /** An action's first frame is on screen: its receipt and the latency from `act()`. */
-  shown: CustomEvent<WorldCanvasShownDetail>;
-  error: CustomEvent<WorldCanvasErrorDetail>;
-}
+export type {
+  WorldCanvasErrorDetail,
+  WorldCanvasErrorType,
+  WorldCanvasEventMap,
+  WorldCanvasFrameDetail,
+  WorldCanvasReadyDetail,
+  WorldCanvasShownDetail,
+} from './events';
 
 export interface WorldCanvasSnapshot {
   /** The frame on the canvas, at the model's resolution. */
@@ -118,6 +71,18 @@ function deferred<T>(): Deferred<T> {
   return d;
 }
 
+// Typed listeners, `el.addEventListener('frame', (e) => e.detail.chunk)`: declared here, HTMLElement's at run time.
+type AddOptions = boolean | AddEventListenerOptions;
+type RemoveOptions = boolean | EventListenerOptions;
+export interface WorldCanvasElement {
+  addEventListener<K extends keyof WorldCanvasEventMap>(type: K, listener: On<WorldCanvasElement, WorldCanvasEventMap[K]>, options?: AddOptions): void;
+  addEventListener<K extends keyof HTMLElementEventMap>(type: K, listener: On<HTMLElement, HTMLElementEventMap[K]>, options?: AddOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: AddOptions): void;
+  removeEventListener<K extends keyof WorldCanvasEventMap>(type: K, listener: On<WorldCanvasElement, WorldCanvasEventMap[K]>, options?: RemoveOptions): void;
+  removeEventListener<K extends keyof HTMLElementEventMap>(type: K, listener: On<HTMLElement, HTMLElementEventMap[K]>, options?: RemoveOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: RemoveOptions): void;
+}
+
 export class WorldCanvasElement extends HTMLElementBase {
   static readonly observedAttributes = ['src', 'scene', 'seed', 'autoplay', 'controls', 'backend', 'allowed-origins', 'loading'];
 
@@ -138,9 +103,8 @@ export class WorldCanvasElement extends HTMLElementBase {
   };
   private lease: WorldLease | null = null;
   private worldRef: World | null = null;
-  private renderer: Renderer | null = null;
-  private player: Player | null = null;
-  private current: Session | null = null;
+  /** The session on screen, its renderer and player (once loaded). */
+  private view: SessionView | null = null;
   /** A session given before the World loaded; taken at load if it belongs to that World. */
   private pending: Session | null = null;
   /** Bumped by every (re)load and teardown: async work started under an older value is stale. */
@@ -156,8 +120,6 @@ export class WorldCanvasElement extends HTMLElementBase {
   private scheduled: { reload: boolean; session: boolean } | null = null;
   /** The attributes the current lease was taken with. */
   private loadedKey = '';
-  /** Actions queued and not yet on screen: receipt id -> receipt and act() time. */
-  private unshown = new Map<number, { receipt: ActionReceipt; at: number }>();
 
   constructor() {
     super();
@@ -298,7 +260,7 @@ export class WorldCanvasElement extends HTMLElementBase {
       throw e;
     }
     this.sessionToken++; // a scene or seed change still starting loses to this
-    if (this.player) this.adopt(s);
+    if (this.view) this.view.show(s);
     else this.pending = s; // taken when the World has loaded
   }
 
@@ -310,10 +272,8 @@ export class WorldCanvasElement extends HTMLElementBase {
    */
   act(text: string): ActionReceipt {
     try {
-      const s = this.current;
-      if (!s) throw new ActionError('The world is not loaded yet: wait for the element\'s `ready` promise or `ready` event.');
-      const r = s.act(text);
-      this.unshown.set(r.id, { receipt: r, at: performance.now() });
+      if (!this.view) throw new ActionError('The world is not loaded yet: wait for the element\'s `ready` promise or `ready` event.');
+      const r = this.view.act(text);
       this.showStatus(r.truncated ? `Action cut to ${r.text.length} characters; queued for chunk ${r.chunk}.` : `Queued for chunk ${r.chunk}: ${r.text}`);
       this.dispatch('action', r);
       return r;
@@ -344,11 +304,8 @@ export class WorldCanvasElement extends HTMLElementBase {
 
   /** Back to the start scene with the same seed; queued actions are dropped. */
   reset(): void {
-    const s = this.current;
-    if (!s || !this.player) return;
-    s.reset();
-    this.unshown.clear();
-    this.adopt(s);
+    if (!this.view) return;
+    this.view.reset();
     this.showStatus('Reset to the start scene.');
   }
 
@@ -358,38 +315,6 @@ export class WorldCanvasElement extends HTMLElementBase {
     if (!s) throw new WorldCanvasError('Nothing to snapshot before the world is loaded: wait for `ready`.');
     const c = this.els.canvas;
     return { image: c.getContext('2d')!.getImageData(0, 0, c.width, c.height), record: s.replayRecord };
-  }
-
-  // Events, typed: `el.addEventListener('frame', (e) => e.detail.chunk)`.
-
-  override addEventListener<K extends keyof WorldCanvasEventMap>(
-    type: K,
-    listener: (this: WorldCanvasElement, ev: WorldCanvasEventMap[K]) => unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener<K extends keyof HTMLElementEventMap>(
-    type: K,
-    listener: (this: HTMLElement, ev: HTMLElementEventMap[K]) => unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  override removeEventListener<K extends keyof WorldCanvasEventMap>(
-    type: K,
-    listener: (this: WorldCanvasElement, ev: WorldCanvasEventMap[K]) => unknown,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener<K extends keyof HTMLElementEventMap>(
-    type: K,
-    listener: (this: HTMLElement, ev: HTMLElementEventMap[K]) => unknown,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void;
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | EventListenerOptions): void {
-    super.removeEventListener(type, listener, options);
   }
 
   // Lifecycle.
@@ -499,8 +424,8 @@ export class WorldCanvasElement extends HTMLElementBase {
   /**
    * Load (or join) the World, then start a session.
    * 1. Lease the shared World for src + backend, relaying its progress.
-   * 2. Set up the renderer at the model's resolution.
-   * 3. Take the session given before loading, or start one from scene + seed.
+   * 2. Take the session given before loading, or start one from scene + seed.
+   * 3. Show it: a renderer at the model's resolution and a player (the SessionView).
    * 4. Announce `ready`; play if asked to.
    */
   private async load(): Promise<void> {
@@ -531,18 +456,11 @@ export class WorldCanvasElement extends HTMLElementBase {
       return;
     }
     if (token !== this.token) return;
-    // 2.
     this.worldRef = world;
-    const { width, height, fps } = world.manifest.video;
+    const { width, height } = world.manifest.video;
     this.els.canvas.style.aspectRatio = `${width} / ${height}`;
-    const renderer = new Renderer(this.els.canvas, width, height, fps);
-    renderer.onFrame = (f) => {
-      this.dispatch('frame', { chunk: f.chunk, frame: f.frame, action: f.action });
-      if (f.frame === 0) this.chunkShown(f.chunk, f.at);
-    };
-    this.renderer = renderer;
     this.unsubscribe = world.onRestart((info) => this.showStatus(`The engine was restarted (${info.backend}); playback goes on.`));
-    // 3.
+    // 2.
     //    A scene, seed or session set while this runs wins: the loop starts over with it.
     let session: Session | null = null;
     while (!session) {
@@ -558,20 +476,26 @@ export class WorldCanvasElement extends HTMLElementBase {
       if (token !== this.token) return;
       if (!session && st === this.sessionToken) return; // it failed, and said why
     }
-    this.player = new Player(session, renderer);
-    this.player.onError = (e) => {
+    // 3.
+    const view = new SessionView(this.els.canvas, session);
+    view.onFrame = (f, shown) => {
+      this.dispatch('frame', { chunk: f.chunk, frame: f.frame, action: f.action });
+      // The chunk's first frame is on screen: the action that conditioned it, if it was typed here, is shown.
+      if (shown?.acted) this.dispatch('shown', { ...shown.acted.receipt, chunk: shown.chunk, latencyMs: shown.acted.latencyMs });
+    };
+    view.player.onError = (e) => {
       if (token !== this.token) return;
       this.syncPlayButton();
       this.fail('runtime', e);
     };
-    this.adopt(session);
+    this.view = view;
     // 4.
     this.els.progress.hidden = true;
     const info = world.info;
     this.showStatus(world.notices.join(' · '));
     this.readyState.resolve(world);
     this.dispatch('ready', { backend: info.backend, variant: info.variant, adapter: info.adapter, notices: [...world.notices] });
-    if (this.wantPlaying ?? this.autoplay) this.player.play();
+    if (this.wantPlaying ?? this.autoplay) view.player.play();
     this.syncPlayButton();
   }
 
@@ -595,45 +519,28 @@ export class WorldCanvasElement extends HTMLElementBase {
 
   private async restartSession(): Promise<void> {
     const s = await this.startSession(this.token, ++this.sessionToken);
-    if (s) this.adopt(s);
+    if (s) this.view?.show(s);
   }
 
-  /** A chunk's first frame is on screen: the action that conditioned it, if one was typed here, is shown. */
-  private chunkShown(chunk: number, at: number): void {
-    const entry = this.current?.log.findLast((e) => e.chunk === chunk);
-    if (entry?.id == null) return;
-    const u = this.unshown.get(entry.id);
-    if (!u) return;
-    this.unshown.delete(entry.id);
-    this.dispatch('shown', { ...u.receipt, chunk, latencyMs: at - u.at });
+  private get player(): Player | null {
+    return this.view?.player ?? null;
   }
 
-  /** Show a session: its newest finished frame (or its start scene) now, its next frames as they come. */
-  private adopt(s: Session): void {
-    if (s !== this.current) this.unshown.clear();
-    this.current = s;
-    const r = this.renderer;
-    if (!r || !this.player) return;
-    this.player.setSession(s);
-    const last = s.history.at(-1);
-    if (last) r.draw(last.rgba, (last.frameCount - 1) * last.width * last.height * 4);
-    else r.draw(s.startImage.rgba);
+  private get current(): Session | null {
+    return this.view?.session ?? null;
   }
 
   /** Stop playing and give the World back (the last element to do so disposes it). */
   private teardown(): void {
     this.token++;
     this.sessionToken++;
-    if (this.player) {
-      this.player.onError = null;
-      this.player.pause();
+    if (this.view) {
+      this.view.player.onError = null;
+      this.view.player.pause(); // and its renderer
     }
-    this.renderer?.pause();
     this.unsubscribe?.();
     this.unsubscribe = null;
-    this.player = null;
-    this.renderer = null;
-    this.current = null;
+    this.view = null;
     this.worldRef = null;
     this.lease?.release();
     this.lease = null;

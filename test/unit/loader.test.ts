@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import { validateManifest } from '../../src/contract/manifest';
-import { graphFile, loadFiles, resolveBundle, sessionFiles } from '../../src/loader/bundle';
+import { type Variant, validateManifest } from '../../src/contract/manifest';
+import { graphFile, loadFiles, pickVariant, resolveBundle, sessionFiles } from '../../src/loader/bundle';
 import { type ByteCache, memoryByteCache, tolerantCache } from '../../src/loader/cache';
 import { CrossOriginBundleError } from '../../src/runtime/errors';
 
@@ -80,6 +80,14 @@ describe('session files', () => {
 
   it('fall back to fp32 where a variant was not exported', () => {
     expect(graphFile(m, 'decoder', 'q4').file).toBe('graphs/decoder.onnx');
+  });
+
+  it('fall back in the order model/manifest.py does (shared cases)', () => {
+    const { cases } = JSON.parse(readFileSync(new URL('../vectors/variant-fallback.json', import.meta.url), 'utf8'));
+    for (const c of cases as { have: Variant[]; want: Variant; pick: Variant }[]) {
+      const available = Object.fromEntries(c.have.map((v) => [v, `${v}.onnx`]));
+      expect(pickVariant(available, c.want), JSON.stringify(c)).toBe(`${c.pick}.onnx`);
+    }
   });
 });
 

@@ -16,10 +16,11 @@ const H = 2;
 function fakeWorld(): World {
   const manifest = {
     video: { width: W, height: H, fps: 8, chunkFrames: F },
+    latent: { channels: 1, height: 1, width: 1 },
     backbone: { layers: 1, heads: 1, cacheTokens: 2 },
-    state: { width: 2, queries: 1 },
+    state: { tokens: 1, width: 2, queries: 1 },
     diffusion: { conditioningNoise: 0 },
-    actionEncoder: { idleAction: 'wait' },
+    actionEncoder: { idleAction: 'wait', maxTokens: 1, width: 2 },
   };
   let phase = 0;
   const world = {
