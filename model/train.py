@@ -58,7 +58,7 @@ from model.checkpoint import load_checkpoint, load_vae
 from model.glp import GLP, count_params
 from model.machine import cpu_model
 from model.swin_dpm import sample_window_sigmas
-from model.text_encoder import export_text_encoder
+from model.text_encoder import QUANTIZED_NAME, export_text_encoder
 
 DEFAULT_TEXT_ENCODER = Path("build/text-encoder")
 
@@ -695,7 +695,7 @@ def main(argv=None):
         if k not in defaults:
             ap.error(f"--set {k}: no such config field; fields are {', '.join(sorted(defaults))}")
         overrides[k] = type(defaults[k])(v)
-    if not (args.text_encoder / "onnx" / "model_quantized.onnx").exists():
+    if not (args.text_encoder / QUANTIZED_NAME).exists():
         print(f"exporting the action encoder to {args.text_encoder} ...")
         export_text_encoder(args.text_encoder)
     Run(args, get_config(args.config, **overrides)).fit()
