@@ -108,3 +108,63 @@ def load_vae(source: Path | str, cfg: GLPConfig) -> VAE:
     state = ck.get("ema") or ck["model"]
     vae.load_state_dict({k[len("vae."):]: v.float() for k, v in state.items() if k.startswith("vae.")})
     return vae.eval()
+
+
+# Sampling settings a trained model can change without retraining: training draws every sigma from a
+# continuum, so the number of Euler steps K is the sampler's choice (the model card says which was measured).
+SAMPLING_FIELDS = ("denoise_steps",)
+
+
+def derive_checkpoint(source: Path, out: Path, vae_decoder_from: Path | None = None,
+                      settings: dict | None = None) -> Path:
+    """A checkpoint made from a finished one: its VAE decoder replaced by one trained on the same encoder
+    (`model.vae_decoder`), and/or sampling settings changed. What was done is recorded in its metadata."""
+    ck = torch.load(source, map_location="cpu", weights_only=False)
+    cfg = dict(ck["config"])
+    ema = dict(ck.get("ema") or ck["model"])
+    meta = dict(ck.get("meta", {}))
+    record = {"from": str(source)}
+    if vae_decoder_from:
+        other = torch.load(vae_decoder_from, map_location="cpu", weights_only=False)
+        theirs = other.get("ema") or other["model"]
+        enc = [k for k in ema if k.startswith("vae.") and not k.startswith("vae.decoder.")]
+        differs = [k for k in enc if not torch.equal(ema[k].float(), theirs[k].float())]
+        if differs:
+            raise ValueError(f"{vae_decoder_from} was trained on another encoder ({differs[0]} differs): "
+                             "its decoder does not read these latents")
+        ema = {k: v for k, v in ema.items() if not k.startswith("vae.decoder.")}
+        ema.update({k: v for k, v in theirs.items() if k.startswith("vae.decoder.")})
+        cfg["vae_decoder"] = other["config"].get("vae_decoder", "mirror")
+        meta["vae_decoder"] = other.get("meta", {}).get("vae_decoder", {"from": str(vae_decoder_from)})
+        record["vae_decoder_from"] = str(vae_decoder_from)
+    for k, v in (settings or {}).items():
+        if k not in SAMPLING_FIELDS:
+            raise ValueError(f"{k} is not a sampling setting ({', '.join(SAMPLING_FIELDS)}); retrain to change it")
+        record[k] = {"was": cfg[k], "now": v}
+        cfg[k] = v
+    GLPConfig.from_dict(cfg)  # validate
+    meta.setdefault("derived", []).append(record)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": cfg, "stage": "done", "step": ck.get("step"), "meta": meta, "model": ema, "ema": ema}, out)
+    return out
+
+
+def main(argv=None):
+    """Derive a checkpoint from a finished one (a new VAE decoder, other sampling settings)."""
+    import argparse
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--from", dest="source", type=Path, required=True, help="a finished checkpoint")
+    ap.add_argument("--vae-decoder-from", type=Path, help="a `model.vae_decoder` run's glp.pt, same encoder")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help=f"sampling settings: {SAMPLING_FIELDS}")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    settings = {}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        settings[k] = int(v)
+    print(f"wrote {derive_checkpoint(args.source, args.out, args.vae_decoder_from, settings)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -77,6 +77,7 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
             f"- Command: `{meta.get('command', '?')}`",
             *[f"- Resumed at {r['stage']} step {r['step']} with: `{r['command']}`" for r in meta.get("resumes", [])],
             *([f"- Autoencoder taken from {meta['vae_from']}"] if meta.get("vae_from") else []),
+            *_lineage_lines(meta),
             f"- Configuration: `{meta.get('config', '?')}` (model/config.py)",
             f"- Hardware: {meta.get('hardware', '?')}",
             f"- Wall time: {_hms(meta.get('wall_seconds') or sum(x.get('seconds', 0) for x in st.values()))} "
@@ -93,7 +94,10 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
             f"- Finished: {meta.get('finished', '?')} (commit {meta.get('git') or '?'})",
         ]
         lines += _throughput_lines(meta)
-        bp = meta.get("best_probe")
+        # The probe of the weights this card is for: the one taken at the checkpoint's own step.
+        glp = st.get("glp", {})
+        bp = next((p for p in (glp.get("last_probe"), meta.get("best_probe"))
+                   if p and p.get("step") == glp.get("steps")), None)
         if bp:
             lines += [f"- Probe (`python -m model.probe`, {bp['cases']} held-out one-step cases, EMA weights) at the "
                       f"shipped step {bp['step']}: right direction {bp['direction']:.2f}, named object found "
@@ -121,6 +125,33 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
     if notes.strip():  # notes with headings of their own bring their sections; plain text is the Limitations
         lines += ["", notes.strip()] if notes.lstrip().startswith("## ") else ["", "## Limitations", "", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def _lineage_lines(meta: dict) -> list[str]:
+    """The runs this one continued from (`--init-from`, newest first), the VAE decoder trained apart
+    (model/vae_decoder.py), and the sampling settings changed after training (model/checkpoint.py)."""
+    lines, src = [], meta.get("init_from")
+    while src:
+        glp = src.get("stages", {}).get("glp", {})
+        lines.append(f"- Continued from `{src['path']}`: {glp.get('steps', '?')} GLP steps in "
+                     f"{_hms(glp.get('seconds', 0))} by `{src.get('command', '?')}`"
+                     + "".join(f"; resumed at {r['stage']} step {r['step']} with `{r['command']}`"
+                               for r in src.get("resumes", [])))
+        src = src.get("init_from")
+    vd = meta.get("vae_decoder")
+    if vd:
+        held, was = vd.get("heldout", {}), vd.get("source_decoder", {})
+        lines.append(f"- VAE decoder: {vd['kind']}, trained on the frozen encoder's latents by "
+                     f"`{vd.get('command', 'python -m model.vae_decoder')}` ({vd['steps']} steps, {vd['frames']:,} frames, "
+                     f"{_hms(vd['seconds'])}); on {held.get('frames', 'the')} held-out frames PSNR {held.get('psnr', 0):.2f} dB "
+                     f"and the detector reads {held.get('detector_same', 0):.0%} of them exactly (the decoder it "
+                     f"replaced: {was.get('psnr', 0):.2f} dB, {was.get('detector_same', 0):.0%})")
+    for d in meta.get("derived", []):
+        for k, v in d.items():
+            if isinstance(v, dict) and "was" in v:
+                lines.append(f"- Sampling: {k} set to {v['now']} after training (trained with every sigma; it was "
+                             f"{v['was']}), by `python -m model.checkpoint`")
+    return lines
 
 
 def _decoder_words(cfg: dict) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 
 from model.eval.cases import ActionCase, outcome
 from model.eval.fidelity import score_fidelity
+from model.eval.judge import split_reading
 from model.eval.samplers import RepeatLastFrame, chunk_frames_uint8
 from model.world import (
     DIRECTIONS, DISTANCES, LIGHTING_LEVELS, PLACES, describe, detect, random_scene, render, scene_seeds,
@@ -105,6 +106,14 @@ def _colours_kept(frame: np.ndarray, colours: set[str]) -> float:
     return len(seen & colours) / max(1, len(seen | colours))
 
 
+def _identity_kept(frame: np.ndarray, state) -> float:
+    """The scene's objects still there with their colour and shape, wherever they are, and nothing else:
+    matched / (true objects + other blobs read). Placement is judged elsewhere; this is drift alone."""
+    objs, extras = split_reading(detect(frame))
+    matched = sum(1 for o in state.objects if o.colour in objs and objs[o.colour]["shape"] == o.shape)
+    return matched / max(1, len(state.objects) + extras + len(objs) - matched)
+
+
 def run_probe(make, size: int, seed: int = 0) -> dict:
     """`make(seed)` -> a sampler (model/eval/samplers.py interface). Returns the probe's scores."""
     t0 = time.time()
@@ -117,13 +126,17 @@ def run_probe(make, size: int, seed: int = 0) -> dict:
     fid = score_fidelity(cases, np.stack(last))
     records = fid["cases"]
     moves = [r for r in records if r["type"] == "move"]
-    kept_colour = []
+    kept_colour, identity = [], []
     for j, (start, actions, texts) in enumerate(drift):
         s = make(seed + 1000 + j).start(render(start, size))
         for t in texts:
             s.act(t)
         chunks = s.run_chunks(DRIFT_CHUNKS)
         kept_colour.append(_colours_kept(chunk_frames_uint8(chunks[-1])[-1], set(start.colours)))
+        state = start
+        for a, c in zip(actions, chunks):
+            state = outcome(state, a)
+            identity.append(_identity_kept(chunk_frames_uint8(c)[-1], state))
 
     def mean(xs):
         xs = [float(x) for x in xs if x is not None]
@@ -141,6 +154,8 @@ def run_probe(make, size: int, seed: int = 0) -> dict:
         "environment_success": fid["summary"]["environment"] or 0.0,
         "by_type": {k: v["success"] for k, v in fid["summary"]["by_type"].items()},
         "colour_kept_16": mean(kept_colour),
+        # Every chunk of the drift rollouts, not only the last: less noisy, and not part of the score.
+        "identity_kept": mean(identity),
     }
     # Repeating the last frame keeps every object and colour but acts on nothing: it scores 0.4.
     out["score"] = (out["direction"] + out["agent_success"] + out["environment_success"] + out["kept"]
@@ -169,7 +184,8 @@ def probe_baseline(size: int, chunk_frames: int) -> dict:
 def format_row(name: str, r: dict) -> str:
     return (f"{name:<22} direction {r['direction']:.3f}  found {r['found']:.3f}  kept {r['kept']:.3f}  "
             f"pos.err {r['position_error']:.3f}  env {r['environment_success']:.3f}  "
-            f"colour kept@16 {r['colour_kept_16']:.3f}  score {r['score']:.3f}")
+            f"colour kept@16 {r['colour_kept_16']:.3f}  identity {r.get('identity_kept', float('nan')):.3f}  "
+            f"score {r['score']:.3f}")
 
 
 def main(argv=None):

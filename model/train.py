@@ -380,7 +380,7 @@ class Run:
         self.ema.load_state_dict(model.state_dict())
         self.stage, self.step = "glp", 0
         self.meta["init_from"] = {"path": str(path), "command": meta.get("command"), "stages": meta.get("stages", {}),
-                                  "resumes": meta.get("resumes", [])}
+                                  "resumes": meta.get("resumes", []), "init_from": meta.get("init_from")}
         self.meta["stages"]["ae"] = meta.get("stages", {}).get("ae", {"steps": 0, "seconds": 0.0, "episodes": 0,
                                                                         "frames": 0})
         if meta.get("vae_from"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -62,7 +62,7 @@ def judge_decoder(vae, frames_u8: np.ndarray) -> dict:
     mse = np.mean((rec.astype(np.float64) - frames_u8.astype(np.float64)) ** 2, axis=(1, 2, 3))
     psnr = float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))
     read = [consistency(detect(r), detect(g)) for r, g in zip(rec, frames_u8)]
-    return {"psnr": psnr, "detector_same": float(np.mean([c == 1.0 for c in read]))}
+    return {"psnr": psnr, "detector_same": float(np.mean([c == 1.0 for c in read])), "frames": len(frames_u8)}
 
 
 def main(argv=None):
@@ -104,6 +104,7 @@ def main(argv=None):
     print(f"source decoder ({source.cfg.vae_decoder}) on {len(held)} held-out frames: PSNR {before['psnr']:.2f} dB, "
           f"detector reads {before['detector_same']:.1%} exactly")
     record = {"kind": args.kind, "from": str(args.source), "steps": 0, "seconds": 0.0, "frames": 0,
+              "command": " ".join(["python -m model.vae_decoder"] + list(sys.argv[1:] if argv is None else argv)),
               "source_decoder": before, "machine_peak": measure_peak(torch.device("cpu"))}
     log = open(args.out / "log.jsonl", "a")
     bar = tqdm(range(args.steps), desc=f"vae decoder ({args.kind})", dynamic_ncols=True)
