@@ -9,6 +9,12 @@ export interface Capabilities {
   readonly shaderF16: boolean;
   readonly adapter: string | null;
   /**
+   * The adapter says what it is (a vendor, architecture or description). One that does not
+   * (a privacy-minded browser, an unknown driver) may be a GPU or a CPU rasteriser: 'auto'
+   * then times both backends on one decoder call and keeps the faster.
+   */
+  readonly adapterIdentified: boolean;
+  /**
    * Why the adapter is a software fallback (it reports isFallbackAdapter, or it is a
    * known CPU rasteriser such as SwiftShader or llvmpipe), or null for a real GPU.
    * Such an adapter is far slower than WASM, so 'auto' does not pick it.
@@ -37,12 +43,12 @@ async function detect(): Promise<Capabilities> {
   };
   const gpu = (globalThis.navigator as Navigator & { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) {
-    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: 'this browser has no WebGPU' });
+    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, adapterIdentified: false, softwareAdapter: null, webgpuUnavailableReason: 'this browser has no WebGPU' });
   }
   try {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
-      return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: 'no WebGPU adapter (GPU blocklisted or disabled)' });
+      return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, adapterIdentified: false, softwareAdapter: null, webgpuUnavailableReason: 'no WebGPU adapter (GPU blocklisted or disabled)' });
     }
     const info = adapter.info;
     const name = adapterName(info);
@@ -52,11 +58,12 @@ async function detect(): Promise<Capabilities> {
       webgpu: true,
       shaderF16: adapter.features.has('shader-f16'),
       adapter: name,
+      adapterIdentified: Boolean(info?.vendor || info?.architecture || info?.description),
       softwareAdapter: softwareAdapterReason(name, fallback),
       webgpuUnavailableReason: null,
     });
   } catch (e) {
-    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, softwareAdapter: null, webgpuUnavailableReason: `WebGPU failed: ${(e as Error).message}` });
+    return Object.freeze({ ...base, webgpu: false, shaderF16: false, adapter: null, adapterIdentified: false, softwareAdapter: null, webgpuUnavailableReason: `WebGPU failed: ${(e as Error).message}` });
   }
 }
 

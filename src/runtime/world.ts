@@ -3,7 +3,7 @@
  * engine (two workers) that runs its graphs. Sessions (rollouts) are created
  * from it; they are plain values the World steps, so forks are cheap.
  */
-import { type GraphName, type Manifest, type Variant } from '../contract/manifest';
+import { type GraphName, type Manifest, type Variant, elementCount, expectedGraphIO } from '../contract/manifest';
 import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resolveBundle, sessionFiles } from '../loader/bundle';
 import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
@@ -46,6 +46,11 @@ export interface PickedBackend {
   variant: Variant;
   /** Why the pick differs from the best case, for the user. */
   reason: string | null;
+  /**
+   * The adapter does not say what it is: `backend` (WebGPU) is only the candidate, and
+   * `World.load` times one decoder call on it and on WASM and keeps the faster.
+   */
+  timed?: true;
 }
 
 /**
@@ -56,6 +61,7 @@ export interface PickedBackend {
 export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions = { bundle: '' }): PickedBackend {
   let reason: string | null = null;
   let backend: Backend;
+  let timed = false;
   if (want.backend === 'wasm') {
     backend = 'wasm';
     reason = 'WASM was requested';
@@ -67,6 +73,7 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
   } else if (caps.webgpu) {
     backend = 'webgpu';
     if (caps.softwareAdapter) reason = `WebGPU as requested, on a software adapter (${caps.softwareAdapter}): expect it to be slow`;
+    else if (!caps.adapterIdentified && want.backend !== 'webgpu') timed = true;
   } else {
     backend = 'wasm';
     reason = `running on the CPU (WASM): ${caps.webgpuUnavailableReason ?? 'WebGPU is unavailable'}`;
@@ -84,7 +91,45 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
       reason = reason ? `${reason}; ${f32}` : f32;
     }
   }
-  return { backend, variant, reason };
+  return timed ? { backend, variant, reason, timed } : { backend, variant, reason };
+}
+
+/** Milliseconds of one decoder call on an engine (after one untimed call that compiles it), best of two. */
+async function timeDecoderCall(engine: Engine, m: Manifest): Promise<number> {
+  const feeds = Object.fromEntries(
+    Object.entries(expectedGraphIO(m).decoder.inputs).map(([k, dims]) => [k, { data: new Float32Array(elementCount(dims)), dims }]),
+  );
+  await engine.rendering.runGraph('decoder', feeds);
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const t0 = performance.now();
+    await engine.rendering.runGraph('decoder', feeds);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/**
+ * The adapter does not say whether it is a GPU: start the WebGPU candidate and a WASM engine,
+ * time one decoder call on each, keep the faster and stop the other. The notice gives both times.
+ */
+async function startFaster(opts: EngineOptions, notices: string[]): Promise<Engine> {
+  let gpu: Engine | null = null;
+  try {
+    gpu = await Engine.start(opts);
+  } catch (e) {
+    notices.push(`WebGPU failed (${(e as Error).message}); running on the CPU (WASM)`);
+  }
+  const cpu = await Engine.start({ ...opts, backend: 'wasm', variant: 'fp32' });
+  if (!gpu) return cpu;
+  const [gpuMs, cpuMs] = [await timeDecoderCall(gpu, opts.manifest), await timeDecoderCall(cpu, opts.manifest)];
+  const [keep, drop] = gpuMs <= cpuMs ? [gpu, cpu] : [cpu, gpu];
+  drop.terminate();
+  notices.push(
+    `the WebGPU adapter does not say what it is, so both backends were timed on one decoder call: ` +
+      `WebGPU ${gpuMs.toFixed(0)} ms, WASM ${cpuMs.toFixed(0)} ms; running on ${keep === gpu ? 'WebGPU' : 'the CPU (WASM)'}`,
+  );
+  return keep;
 }
 
 /**
@@ -156,14 +201,16 @@ export class World {
     const picked = pickBackend(manifest, caps, opts);
     if (picked.reason) notices.push(picked.reason);
     // 3.
-    const files = await loadFiles(loc, sessionFiles(manifest, picked.variant), { cache, fetch: opts.fetch, onProgress: report });
+    // A timed choice needs the WASM engine's fp32 graphs beside the candidate's.
+    const wanted = sessionFiles(manifest, picked.variant).concat(picked.timed ? sessionFiles(manifest, 'fp32') : []);
+    const files = await loadFiles(loc, wanted, { cache, fetch: opts.fetch, onProgress: report });
     // 4.
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;
-    report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.backend} ${picked.variant}` });
-    const engine = await startEngine(
-      { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency },
-      (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`),
-    );
+    report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.timed ? 'timing webgpu and wasm' : picked.backend} ${picked.variant}` });
+    const engineOpts: EngineOptions = { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency };
+    const engine = picked.timed
+      ? await startFaster(engineOpts, notices)
+      : await startEngine(engineOpts, (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`));
     const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });

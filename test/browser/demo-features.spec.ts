@@ -64,6 +64,22 @@ test('with no options on a software-only WebGPU adapter, the demo runs on WASM a
   await expect(page.locator('#notice')).toContainText('backend=webgpu');
 });
 
+test('an adapter that does not say what it is: both backends are timed and the faster runs', async ({ page }) => {
+  // The page's adapter reports no vendor, architecture or description (as a privacy-minded browser may).
+  await page.addInitScript(() => {
+    const anonymous = { vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false };
+    Object.defineProperty(GPUAdapter.prototype, 'info', { get: () => anonymous });
+  });
+  await open(page, '/?bundle=/build/bundles/tiny/');
+  const notice = page.locator('#notice');
+  await expect(notice).toContainText('both backends were timed');
+  const [, gpuMs, cpuMs, chosen] = /WebGPU (\d+) ms, WASM (\d+) ms; running on (WebGPU|the CPU \(WASM\))/.exec((await notice.textContent()) ?? '') ?? [];
+  expect(chosen, 'the notice gives both times and the choice').toBeTruthy();
+  const faster = Number(gpuMs) <= Number(cpuMs) ? 'webgpu' : 'wasm';
+  expect(chosen === 'WebGPU' ? 'webgpu' : 'wasm').toBe(faster);
+  await expect(page.locator('#backend')).toHaveAttribute('data-backend', faster);
+});
+
 test('action bar, history, quick actions, arrow keys, refusals', async ({ page }) => {
   await open(page);
   await page.fill('#action', 'push the red block left');

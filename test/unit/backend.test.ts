@@ -10,6 +10,7 @@ const caps = (over: Partial<Capabilities>): Capabilities => ({
   webgpu: true,
   shaderF16: true,
   adapter: 'test',
+  adapterIdentified: true,
   softwareAdapter: null,
   webgpuUnavailableReason: null,
   crossOriginIsolated: false,
@@ -55,6 +56,24 @@ describe('pickBackend', () => {
     const forced = pickBackend(m, sw, { bundle: '', backend: 'webgpu' });
     expect(forced.backend).toBe('webgpu');
     expect(forced.reason).toMatch(/software adapter.*slow.*shader-f16/);
+  });
+});
+
+describe('pickBackend on an adapter that does not say what it is', () => {
+  const unknown = caps({ adapter: 'unknown adapter', adapterIdentified: false, shaderF16: false });
+
+  it('asks for a timed choice between its WebGPU candidate and WASM', () => {
+    expect(pickBackend(m, unknown)).toEqual({ backend: 'webgpu', variant: 'fp32', reason: 'fp32 graphs: this GPU has no shader-f16', timed: true });
+  });
+
+  it('times nothing when a backend is asked for, or the adapter is known to be software', () => {
+    expect(pickBackend(m, unknown, { bundle: '', backend: 'webgpu' }).timed).toBeUndefined();
+    expect(pickBackend(m, unknown, { bundle: '', backend: 'wasm' })).toMatchObject({ backend: 'wasm' });
+    expect(pickBackend(m, unknown, { bundle: '', backend: 'wasm' }).timed).toBeUndefined();
+    const fallback = caps({ adapterIdentified: false, softwareAdapter: 'the browser reports it as a fallback adapter' });
+    expect(pickBackend(m, fallback)).toMatchObject({ backend: 'wasm' });
+    expect(pickBackend(m, fallback).timed).toBeUndefined();
+    expect(pickBackend(m, caps({})).timed).toBeUndefined();
   });
 });
 
