@@ -106,6 +106,12 @@ export class Renderer {
     this.wake(true);
   }
 
+  /** Drop the waiting frames of chunks after `chunk` (taken back before anyone saw them). */
+  dropAfter(chunk: number): void {
+    this.queue = this.queue.filter((q) => q.chunk.index <= chunk);
+    this.wake();
+  }
+
   clear(): void {
     this.queue = [];
     this.wake(true);

@@ -3,9 +3,10 @@
  * only when fewer than `aheadFrames` frames wait to be shown. With the
  * default (one chunk), the lookahead is fixed: the window's two chunks in the
  * decoder, plus at most one finished chunk waiting behind the one on screen.
- * So an action typed at any moment goes into the next chunk not yet started,
- * however long the page has been open, and a page left idle generates only
- * what it shows ("wait" chunks still play).
+ * So a page left idle generates only what it shows ("wait" chunks still
+ * play), and an action typed at any moment waits behind at most those chunks,
+ * which `SessionView.act` takes back when they are idle ones, so that it
+ * conditions the chunk right after the one on screen.
  */
 import type { Renderer } from '../render/renderer';
 import { CancelledError } from './errors';
@@ -21,6 +22,8 @@ export class Player {
   made = 0;
   /** Wall time of each recent phase (one chunk each), ms, newest last (at most 64). */
   readonly phaseMs: number[] = [];
+  /** The newest chunk handed to the renderer: a chunk made again after `tookBack` is not shown twice. */
+  private lastPushed = -1;
 
   constructor(
     public session: Session,
@@ -47,7 +50,14 @@ export class Player {
   /** Switch to another session (a fork, a reset one): frames of the old one are dropped. */
   setSession(s: Session): void {
     this.session = s;
+    this.lastPushed = s.history.at(-1)?.index ?? -1;
     this.renderer.clear();
+  }
+
+  /** The session took back its chunks after `shown` (`Session.takeBackIdle`): their frames are not shown. */
+  tookBack(shown: number): void {
+    this.renderer.dropAfter(shown);
+    this.lastPushed = Math.min(this.lastPushed, shown);
   }
 
   private async run(): Promise<void> {
@@ -61,7 +71,8 @@ export class Player {
         const chunk = await session.step();
         this.phaseMs.push(performance.now() - t0);
         if (this.phaseMs.length > 64) this.phaseMs.shift();
-        if (chunk && session === this.session && this.running) {
+        if (chunk && session === this.session && this.running && chunk.index > this.lastPushed) {
+          this.lastPushed = chunk.index;
           this.renderer.push(chunk);
           this.made += chunk.frameCount;
           this.onChunk?.(chunk);

@@ -186,6 +186,36 @@ export class Session extends EventTarget {
     return receipt;
   }
 
+  /**
+   * Take back what only the idle action made after chunk `shown` (the chunk on screen): the
+   * finished chunks not shown yet and the window's chunks, so that an action queued next
+   * conditions chunk `shown + 1` instead of waiting behind them (the pacing keeps up to three
+   * chunks ahead of the screen: a second and a half at 8 fps). Idle chunks are what the world does
+   * while nobody acts; as long as nobody has seen them they may be made again. Nothing is taken
+   * back when one of them carries an action, or when the boundary before chunk `shown + 1` is no
+   * longer kept. The phase in flight, if any, is cancelled. Returns whether the session went back.
+   *
+   * Chunk `shown` itself is the earlier window chunk at that boundary: the next phase finishes it
+   * again, to the same frames (the earlier chunk never sees the later one, and its noise is the
+   * seed's), and it enters the history again.
+   */
+  takeBackIdle(shown: number): boolean {
+    const p = shown + 1;
+    const idle = this.world.manifest.actionEncoder.idleAction;
+    const made = this.log.filter((e) => e.chunk >= p).map((e) => ({ text: e.action, id: e.id }));
+    if (this.taken) made.push(this.taken);
+    const state = this.snapshots.get(p);
+    if (!made.length || !state || made.some((e) => e.id !== null || e.text !== idle)) return false;
+    this.generation++;
+    this.inFlight = null;
+    this.taken = null;
+    this.state = state;
+    this.log.splice(0, this.log.length, ...this.log.filter((e) => e.chunk < p));
+    this.history.splice(0, this.history.length, ...this.history.filter((c) => c.index < shown));
+    for (const k of this.snapshots.keys()) if (k > p) this.snapshots.delete(k);
+    return true;
+  }
+
   /** Pin an action to a chunk (replaying a log or a shared link). */
   actAt(chunk: number, input: string): void {
     if (chunk < this.state.nextPhase) throw new RangeError(`chunk ${chunk} is already enqueued`);

@@ -4,6 +4,7 @@
  * screen. `<world-canvas>` is built on it, and so is each branch of the demo.
  */
 import { Renderer, type ShownFrame } from '../render/renderer';
+import { normalizeAction } from '../runtime/actions';
 import { Player } from '../runtime/player';
 import { type ActionLogEntry, type ActionReceipt, type Session, lastFrame } from '../runtime/session';
 
@@ -38,8 +39,14 @@ export class SessionView {
     return this.player.session;
   }
 
-  /** Queue an action on the session shown (ActionError if refused); its `ChunkShown` carries the latency. */
+  /**
+   * Queue an action on the session shown (ActionError if refused); its `ChunkShown` carries the
+   * latency. Idle chunks made ahead of the screen are taken back first, so the action conditions
+   * the chunk right after the one on screen.
+   */
   act(text: string): ActionReceipt {
+    normalizeAction(text); // a refused action takes nothing back
+    if (this.session.takeBackIdle(this.lastShown)) this.player.tookBack(this.lastShown);
     const r = this.session.act(text);
     this.unshown.set(r.id, { receipt: r, at: performance.now() });
     return r;
