@@ -75,7 +75,8 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
         st = meta.get("stages", {})
         lines += [
             f"- Command: `{meta.get('command', '?')}`",
-            *[f"- Resumed at {r['stage']} step {r['step']} with: `{r['command']}`" for r in meta.get("resumes", [])],
+            *[f"- Resumed at {r['stage']} step {r['step']} with: `{r['command']}`"
+              + (f" ({r['hardware']})" if r.get("hardware") else "") for r in meta.get("resumes", [])],
             *([f"- Autoencoder taken from {meta['vae_from']}"] if meta.get("vae_from") else []),
             *_lineage_lines(meta),
             f"- Configuration: `{meta.get('config', '?')}` (model/config.py)",

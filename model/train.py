@@ -335,8 +335,10 @@ class Run:
         self._data_state = ck.get("data")
         self.best_probe = ck.get("best_probe")
         # The card must show every command that shaped the weights, not just the first one.
+        # ... and what each part ran on: a run may move to another machine, or to more threads, when resumed.
         self.meta.setdefault("resumes", []).append(
-            {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "stage": self.stage, "step": self.step})
+            {"command": " ".join(["python -m model.train"] + sys.argv[1:]), "stage": self.stage, "step": self.step,
+             "hardware": hardware_summary(self.world, self.device)})
         if self.main:
             self.trim_log()
             print(f"resumed {path} at stage {self.stage}, step {self.step}")
@@ -511,7 +513,9 @@ class Run:
         self.opt.zero_grad(set_to_none=True)
         flops = float(fc.get_total_flops())
         stage_meta["step_gflop"] = flops / 1e9
-        peak = self.meta.setdefault("machine_peak", measure_peak(self.device))
+        peak = self.meta.get("machine_peak")
+        if not peak or peak.get("threads") != torch.get_num_threads():  # measured again where the run goes on
+            peak = self.meta["machine_peak"] = measure_peak(self.device)
         if self.main:
             print(f"one step = {flops / 1e9:.1f} GFLOP; machine peak (matmul, {torch.get_num_threads()} threads): "
                   f"fp32 {peak['fp32_gflops']:.0f}, bf16 {peak['bf16_gflops']:.0f} GFLOP/s")
