@@ -4,18 +4,16 @@
  * shown stay under two chunks and chunks are made no faster than they are
  * shown. Virtual time: requestAnimationFrame, timers and performance.now are faked.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { Renderer } from '../../src/render/renderer';
 import { Player } from '../../src/runtime/player';
 import type { FinishedChunk, Session } from '../../src/runtime/session';
+import { fakeCanvas, useVirtualDisplayTime } from './virtual-display';
 
 const F = 4;
 const FPS = 8;
 
-function fakeCanvas(): HTMLCanvasElement {
-  return { width: 0, height: 0, getContext: () => ({ putImageData() {} }) } as unknown as HTMLCanvasElement;
-}
 
 /** A session whose phases take `phaseMs` of virtual time; phase 0 finishes nothing, like the real one. */
 function fakeSession(phaseMs: number) {
@@ -37,21 +35,7 @@ function fakeSession(phaseMs: number) {
   return { session: session as unknown as Session, steps };
 }
 
-beforeEach(() => {
-  // Node has no animation frames: a 60 Hz one on the (faked) timers.
-  const g = globalThis as unknown as Record<string, unknown>;
-  g.requestAnimationFrame = (cb: (t: number) => void) => setTimeout(() => cb(performance.now()), 1000 / 60);
-  g.cancelAnimationFrame = (id: ReturnType<typeof setTimeout>) => clearTimeout(id);
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-  (globalThis as { ImageData?: unknown }).ImageData ??= class {
-    constructor(
-      readonly data: Uint8ClampedArray,
-      readonly width: number,
-      readonly height: number,
-    ) {}
-  };
-});
-afterEach(() => vi.useRealTimers());
+useVirtualDisplayTime();
 
 describe('Player pacing', () => {
   it.each([

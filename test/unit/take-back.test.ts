@@ -4,12 +4,13 @@
  * the screen never shows a chunk twice or skips one. A real Session, Player and Renderer on a fake
  * engine whose phases take virtual time; requestAnimationFrame, timers and performance.now are faked.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { Renderer, type ShownFrame } from '../../src/render/renderer';
 import { Session } from '../../src/runtime/session';
 import type { World } from '../../src/runtime/world';
 import { SessionView } from '../../src/widget/session-view';
+import { fakeCanvas, useVirtualDisplayTime } from './virtual-display';
 
 const F = 4;
 const FPS = 8;
@@ -51,9 +52,6 @@ function fakeWorld(): World {
   return world as unknown as World;
 }
 
-function fakeCanvas(): HTMLCanvasElement {
-  return { width: 0, height: 0, getContext: () => ({ putImageData() {} }) } as unknown as HTMLCanvasElement;
-}
 
 function start() {
   const world = fakeWorld();
@@ -70,20 +68,7 @@ function start() {
   return { session, view, shown };
 }
 
-beforeEach(() => {
-  const g = globalThis as unknown as Record<string, unknown>;
-  g.requestAnimationFrame = (cb: (t: number) => void) => setTimeout(() => cb(performance.now()), 1000 / 60);
-  g.cancelAnimationFrame = (id: ReturnType<typeof setTimeout>) => clearTimeout(id);
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-  (globalThis as { ImageData?: unknown }).ImageData ??= class {
-    constructor(
-      readonly data: Uint8ClampedArray,
-      readonly width: number,
-      readonly height: number,
-    ) {}
-  };
-});
-afterEach(() => vi.useRealTimers());
+useVirtualDisplayTime();
 
 const chunkMs = (F * 1000) / FPS;
 
