@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from model.config import GLPConfig
-from model.contract import GRAPH_NAMES, IDLE_ACTION, VARIANTS
+from model.contract import GRAPH_NAMES, IDLE_ACTION, VARIANTS  # noqa: F401  (the contract's names, re-exported)
 
 FORMAT = "world-canvas-bundle"
 FORMAT_VERSION = 1

@@ -178,6 +178,8 @@ function markdown(r: ReturnType<typeof buildReport>): string {
   const f = (x: unknown, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
   const graphs = Object.keys(r.model.perGraph).filter((k) => k !== 'perFrame');
   const n = r.native;
+  // Every WebGPU figure carries the label when the adapter is a software one.
+  const sw = r.adapter.software ? ' [software]' : '';
   return [
     `# world-canvas GPU benchmark (Node + Dawn): ${r.bundle.name}`,
     '',
@@ -192,23 +194,23 @@ function markdown(r: ReturnType<typeof buildReport>): string {
     `Native: ${n.error ? `failed: ${n.error}` : `PyTorch ${n.torch} on ${n.deviceName}; weights ${n.weights.source}, ${n.weights.matchBundle ? 'within' : '**beyond**'} the graph tolerance (${n.weights.tolerance}) of the bundle's test vectors: largest difference ${Math.max(...Object.values(n.weights.maxAbsErrorPerGraph as Record<string, number>)).toExponential(1)}.`}`,
     '',
     `Model: ${(r.model.flopsPerFrame / 1e9).toFixed(2)} GFLOP per generated frame; ${r.bundle.video.width}x${r.bundle.video.height}, K = ${r.bundle.denoiseSteps}. ` +
-      `Matrix-multiply peak on this adapter: ${f(r.matmulPeakGflops.webgpu)} GFLOP/s (the floor spends it on the model's FLOPs alone).`,
+      `Matrix-multiply peak on this adapter: ${f(r.matmulPeakGflops.webgpu)} GFLOP/s${sw} (the floor spends it on the model's FLOPs alone).`,
     '',
     '| run | first frame s | steady fps | floor fps | ms/decoder call | turn ms | VAE ms | action→chunk ms |',
     '|---|---|---|---|---|---|---|---|',
-    ...r.results.map((x) => `| ${x.label} | ${f(x.firstFrameMs / 1000)} | ${f(x.steadyFps, 2)} | ${f(x.floorFps)} | ${f(x.decoderCallMs)} | ${f(x.turnMs)} | ${f(x.vaeMs)} | ${f(x.actionToChunkMs, 0)} |`),
+    ...r.results.map((x) => `| ${x.label}${sw} | ${f(x.firstFrameMs / 1000)} | ${f(x.steadyFps, 2)} | ${f(x.floorFps)} | ${f(x.decoderCallMs)} | ${f(x.turnMs)} | ${f(x.vaeMs)} | ${f(x.actionToChunkMs, 0)} |`),
     n.error ? '' : `| native PyTorch (${n.device}) | ${f(n.firstFrameMs / 1000)} | ${f(n.steadyFps, 2)} | | ${f(n.decoderCallMs)} | ${f(n.turnMs)} | ${f(n.vaeMs)} | ${f(n.actionToChunkMs, 0)} |`,
     '',
     'Per graph (ms per call on its test-vector inputs, median of 5; native: inputs already on the device):',
     '',
     `| run | ${graphs.join(' | ')} |`,
     `|---|${graphs.map(() => '---').join('|')}|`,
-    ...r.results.map((x) => `| ${x.label} | ${graphs.map((g) => f(x.perGraphMs[g])).join(' | ')} |`),
+    ...r.results.map((x) => `| ${x.label}${sw} | ${graphs.map((g) => f(x.perGraphMs[g])).join(' | ')} |`),
     n.error ? '' : `| native PyTorch (${n.device}) | ${graphs.map((g) => f(n.perGraphMs[g])).join(' | ')} |`,
     '',
-    r.ratios.residentOverNaive ? `Resident window vs naive readback (WebGPU fp32): ${r.ratios.residentOverNaive.toFixed(2)}x the frames per second.` : '',
+    r.ratios.residentOverNaive ? `Resident window vs naive readback (WebGPU fp32)${sw}: ${r.ratios.residentOverNaive.toFixed(2)}x the frames per second.` : '',
     r.ratios.webgpuOverNative
-      ? `WebGPU / native (${r.ratios.webgpuOverNative.run} against PyTorch on ${n.device}): ${r.ratios.webgpuOverNative.fps.toFixed(2)}x the frames per second; per graph (native ms / WebGPU ms): ` +
+      ? `WebGPU / native (${r.ratios.webgpuOverNative.run} against PyTorch on ${n.device})${sw}: ${r.ratios.webgpuOverNative.fps.toFixed(2)}x the frames per second; per graph (native ms / WebGPU ms): ` +
         graphs.map((g) => `${g} ${f(r.ratios.webgpuOverNative!.perGraph[g], 2)}`).join(', ') + '.'
       : '',
     r.parity
