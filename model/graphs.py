@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from model.config import GLPConfig
 from model.glp import GLP
-from model.manifest import GRAPH_NAMES
+from model.contract import GRAPH_NAMES
 
 
 class VaeEncoderGraph(nn.Module):
@@ -120,13 +120,15 @@ def example_inputs(cfg: GLPConfig, graph: str, rng: np.random.Generator, text=No
     raise KeyError(graph)
 
 
-def run_module(module: nn.Module, graph: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """One call of a graph's wrapper on numpy inputs (by name); its outputs in GRAPH_IO's order."""
+def run_module(module: nn.Module, graph: str, inputs: dict[str, np.ndarray],
+               device: torch.device | str = "cpu") -> list[np.ndarray]:
+    """One call of a graph's wrapper on numpy inputs (by name), on the module's `device`; its outputs in
+    GRAPH_IO's order, on the CPU."""
     _, in_names, _ = GRAPH_IO[graph]
     with torch.no_grad():
-        out = module(*[torch.from_numpy(inputs[k]) for k in in_names])
+        out = module(*[torch.from_numpy(inputs[k]).to(device) for k in in_names])
     out = out if isinstance(out, tuple) else (out,)
-    return [o.numpy() for o in out]
+    return [o.cpu().numpy() for o in out]
 
 
 def run_torch(model: GLP, graph: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -22,15 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from model.config import GLPConfig
+from model.contract import GRAPH_NAMES, IDLE_ACTION, VARIANTS  # noqa: F401  (the contract's names, re-exported)
 
 FORMAT = "world-canvas-bundle"
 FORMAT_VERSION = 1
-GRAPH_NAMES = ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder")
-# Also the order a missing variant falls back in (`pick_variant`; src/loader/bundle.ts `graphFile`).
-VARIANTS = ("fp32", "fp16", "q8", "q4")
-# The action a chunk is conditioned on when none is queued: a wording of the
-# world's "wait" (model/world/language.py), written into `actionEncoder.idleAction`.
-IDLE_ACTION = "wait"
 
 # A path inside the bundle folder: relative segments that never start with a
 # dot and hold no colon, so a manifest can never point at a parent folder or

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from model.config import GLPConfig
-from model.manifest import GRAPH_NAMES, IDLE_ACTION, config_from_manifest, graph_file, load_manifest
+from model.contract import GRAPH_NAMES, IDLE_ACTION
 from model.swin_dpm import STREAM_CHUNK, STREAM_HISTORY, SwinDpmSchedule, gaussian_noise
 
 f32 = np.float32
@@ -75,12 +75,13 @@ class TorchGraphs(Graphs):
         # PyTorch only here: running an exported bundle (OnnxGraphs, model.eval) needs onnxruntime alone.
         from model.graphs import GRAPH_IO, graph_module, run_module
         self.cfg: GLPConfig = model.cfg
+        self.device = next(model.parameters()).device  # numpy in and out; the graphs run where the model is
         self.modules = {g: graph_module(model.eval(), g) for g in GRAPH_IO}
         self._run_module = run_module
 
     def run(self, graph, **inputs):
         feeds = {k: np.ascontiguousarray(v, dtype=f32) for k, v in inputs.items()}
-        return self._run_module(self.modules[graph], graph, feeds)
+        return self._run_module(self.modules[graph], graph, feeds, self.device)
 
 
 class OnnxGraphs(Graphs):
@@ -95,6 +96,8 @@ class OnnxGraphs(Graphs):
                  files: dict[str, Path] | None = None, cfg: GLPConfig | None = None):
         import onnxruntime as ort
 
+        # The manifest's reader needs pydantic; the sampler on PyTorch alone must not (model/contract.py).
+        from model.manifest import config_from_manifest, graph_file, load_manifest
         if files is None:
             bundle = Path(bundle)
             m = load_manifest(bundle / "manifest.json")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: install what the tests need on a fresh machine, then run them all.
 #   Node packages (npm ci), Debian's Chromium, a Python venv with model/requirements.txt,
-#   then: typecheck, unit tests (Node), Python tests, a fresh tiny bundle export, browser tests.
+#   then: typecheck, unit tests (Node), Python tests, a fresh tiny bundle export, the GPU benchmark in
+#   Node (packed, on Mesa's software Vulkan), browser tests.
 # Re-runs skip installs that are already current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,23 @@ step "7. Export a tiny bundle from random weights (browser parity)"
 .venv/bin/python -m model.export --random-init --config tiny --out build/bundles/tiny \
   --text-encoder-from public/models/tabletop/text-encoder >/dev/null
 
-step "8. Browser tests (headless Chromium, WebGPU through SwiftShader)"
+step "8. GPU benchmark in Node, from its packed folder (Dawn on lavapipe: software Vulkan)"
+node scripts/gpu-bench-pack.mjs
+# A copy outside the work tree, in an empty environment: nothing of this checkout's node_modules, nor
+# PATH's Node, can stand in for what the folder must carry. Lavapipe's environment stays in the subshell.
+(
+  eval "$(bash scripts/lavapipe.sh)"
+  carried=$(mktemp -d)
+  trap 'rm -rf "$carried"' EXIT
+  cp -r build/gpu-bench "$carried/"
+  env -i PATH=/usr/bin:/bin HOME="$HOME" WORLD_CANVAS_REPO="$PWD" PYTHON="$PWD/.venv/bin/python" \
+    VK_ICD_FILENAMES="$VK_ICD_FILENAMES" VK_DRIVER_FILES="$VK_DRIVER_FILES" LD_LIBRARY_PATH="$LD_LIBRARY_PATH" \
+    bash "$carried/gpu-bench/run.sh" build/gpu-bench-report \
+    --bundle build/bundles/tiny --weights random:tiny:0 --chunks 2 --variants fp32
+)
+GPU_BENCH_OUT=build/gpu-bench-report node --test test/gpu-bench/report.test.mjs
+
+step "9. Browser tests (headless Chromium, WebGPU through SwiftShader)"
 CI=1 npx playwright test
 
 step "all tests passed in $(( $(date +%s) - start ))s"

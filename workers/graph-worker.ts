@@ -7,6 +7,7 @@
 import * as Comlink from 'comlink';
 
 import { type GraphIO, type GraphName, type Manifest, expectedGraphIO } from '../src/contract/manifest';
+import type { SerialQueue } from '../src/runtime/async';
 import { type GpuContext, acquireDevice, configureOrt, createSession, deviceLost, guardDeviceLoss, ort, runOnWire, serialized } from './ort-backend';
 import type { EngineInfo, GraphWorkerApi, InitRequest, WireTensor } from './protocol';
 
@@ -72,10 +73,17 @@ export abstract class GraphWorker<G extends GraphName> implements GraphWorkerApi
 }
 
 /**
- * Expose a worker's object to the main thread: its calls run one at a time
+ * A worker's object as the main thread calls it: its calls run one at a time
  * (`serialized`), and a call cut short by a lost device fails as the
- * DeviceLostError it is (`guardDeviceLoss`).
+ * DeviceLostError it is (`guardDeviceLoss`). Where there are no Web Workers
+ * (the Node benchmark), the engine calls this in its own thread, and objects
+ * that share one ONNX Runtime instance share one queue (`calls`).
  */
+export function asWorker<T extends object & { lostReasonForGuard(): string | null }>(worker: T, calls?: SerialQueue): T {
+  return serialized(guardDeviceLoss(worker), calls);
+}
+
+/** Expose a worker's object to the main thread (comlink), wrapped as `asWorker` says. */
 export function exposeWorker(worker: object & { lostReasonForGuard(): string | null }): void {
-  Comlink.expose(serialized(guardDeviceLoss(worker)));
+  Comlink.expose(asWorker(worker));
 }

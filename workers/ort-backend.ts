@@ -18,15 +18,29 @@ import type { Backend } from './protocol';
 
 export { ort };
 
+/** ORT's WASM binary, beside the bundled script (a page serves it; the Node benchmark reads it from disk). */
+export const ORT_WASM_HREF = new URL(ortWasmUrl, import.meta.url).href;
+
 let configured = false;
+let wasmBinary: Uint8Array | undefined;
+
+/**
+ * Hand ORT its WASM binary as bytes, before the first session: for Node (the
+ * GPU benchmark), whose fetch cannot read the file: URL a page would serve.
+ */
+export function provideOrtWasm(bytes: Uint8Array): void {
+  if (configured) throw new Error('provideOrtWasm must come before the first ONNX Runtime session');
+  wasmBinary = bytes;
+}
 
 /** Point ORT at our WASM binary; threads only where the page is cross-origin isolated. */
 export function configureOrt(): void {
   if (configured) return;
   configured = true;
-  ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, import.meta.url).href };
+  ort.env.wasm.wasmPaths = { wasm: ORT_WASM_HREF };
+  if (wasmBinary) ort.env.wasm.wasmBinary = wasmBinary;
   ort.env.wasm.proxy = false;
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   ort.env.logLevel = 'error';
 }
 
@@ -42,7 +56,7 @@ export interface GpuContext {
  * kernels use. Resolves `onLost` when the device is lost.
  */
 export async function acquireDevice(onLost: (reason: string) => void): Promise<GpuContext> {
-  const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
+  const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
   if (!gpu) throw new WebGPUUnavailableError('this browser has no WebGPU (navigator.gpu is missing)');
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new WebGPUUnavailableError('no WebGPU adapter is available (GPU blocklisted, or WebGPU disabled)');
@@ -127,8 +141,7 @@ export async function runOnWire(
  * they come, and ONNX Runtime's WASM module must not be re-entered by a
  * second run while the first awaits the GPU.
  */
-export function serialized<T extends object>(target: T): T {
-  const calls = new SerialQueue();
+export function serialized<T extends object>(target: T, calls = new SerialQueue()): T {
   return new Proxy(target, {
     get(obj, key, receiver) {
       const v = Reflect.get(obj, key, receiver);

@@ -11,6 +11,33 @@ import { type Backend, type ConditioningApi, type EngineInfo, type RenderingApi,
 import { withTimeout } from './async';
 import { WorkerTimeoutError } from './errors';
 
+/** A started worker: the calls it answers, and how to stop it. */
+export interface WorkerHandle<T> {
+  api: Comlink.Remote<T>;
+  terminate(): void;
+}
+
+/**
+ * How the engine starts its two workers: Web Workers (`webWorkers`) in a
+ * page; the Node benchmark runs the same objects in its own thread
+ * (src/bench/node/host.ts).
+ */
+export interface WorkerHost {
+  conditioning(): WorkerHandle<ConditioningApi>;
+  rendering(): WorkerHandle<RenderingApi>;
+}
+
+function webWorker<T>(worker: Worker): WorkerHandle<T> {
+  return { api: Comlink.wrap<T>(worker), terminate: () => worker.terminate() };
+}
+
+export const webWorkers: WorkerHost = {
+  conditioning: () =>
+    webWorker(new Worker(new URL('../../workers/conditioning.worker.ts', import.meta.url), { type: 'module', name: 'world-canvas conditioning' })),
+  rendering: () =>
+    webWorker(new Worker(new URL('../../workers/rendering.worker.ts', import.meta.url), { type: 'module', name: 'world-canvas rendering' })),
+};
+
 export interface EngineOptions {
   manifest: Manifest;
   files: Map<string, Uint8Array>;
@@ -19,11 +46,13 @@ export interface EngineOptions {
   /** A worker call slower than this fails with WorkerTimeoutError (the engine is then restarted). */
   timeoutMs: number;
   residency?: Residency;
+  /** Where the workers run (default: Web Workers). */
+  workers?: WorkerHost;
 }
 
 export class Engine {
   private constructor(
-    private readonly workers: Worker[],
+    private readonly workers: WorkerHandle<unknown>[],
     readonly conditioning: Comlink.Remote<ConditioningApi>,
     readonly rendering: Comlink.Remote<RenderingApi>,
     readonly info: EngineInfo,
@@ -32,12 +61,13 @@ export class Engine {
 
   static async start(opts: EngineOptions): Promise<Engine> {
     const { manifest: m, files, backend, variant } = opts;
-    const condWorker = new Worker(new URL('../../workers/conditioning.worker.ts', import.meta.url), { type: 'module', name: 'world-canvas conditioning' });
-    const renderWorker = new Worker(new URL('../../workers/rendering.worker.ts', import.meta.url), { type: 'module', name: 'world-canvas rendering' });
+    const host = opts.workers ?? webWorkers;
+    const condWorker = host.conditioning();
+    const renderWorker = host.rendering();
     const workers = [condWorker, renderWorker];
     try {
-      const cond = Comlink.wrap<ConditioningApi>(condWorker);
-      const render = Comlink.wrap<RenderingApi>(renderWorker);
+      const cond = condWorker.api;
+      const render = renderWorker.api;
       const graphs = (w: WorkerName) => Object.fromEntries(WORKER_GRAPHS[w].map((g) => [g, need(files, graphFile(m, g, variant).file)]));
       const prefix = m.actionEncoder.path.replace(/\/?$/, '/');
       const textEncoderFiles: Record<string, Uint8Array> = {};

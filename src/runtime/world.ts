@@ -11,7 +11,7 @@ import { SwinDpmSchedule } from '../scheduler/schedule';
 import { type Backend, type EngineInfo, type Residency, type WireTensor, WORKER_GRAPHS } from '../../workers/protocol';
 import { SerialQueue } from './async';
 import { type Capabilities, detectCapabilities } from './capabilities';
-import { Engine, type EngineOptions } from './engine';
+import { Engine, type EngineOptions, type WorkerHost } from './engine';
 import { WorkerTimeoutError, isErrorNamed } from './errors';
 import { prepareImage, rgbaToPlanar } from './images';
 import { Session, type SessionOptions, type SessionStart } from './session';
@@ -39,7 +39,17 @@ export interface WorldOptions {
   baseUrl?: string;
   /** 'gpu' (default): the decoder's window stays on the GPU; 'readback': the naive path, for benchmarks. */
   residency?: Residency;
+  /** Where the engine's workers run (default: Web Workers; the Node benchmark runs them in its own thread). */
+  workers?: WorkerHost;
+  /** How a scene's image bytes become pixels (default: the browser's decoder, `prepareImage`). */
+  decodeImage?: ImageDecoder;
 }
+
+/** A scene's image file -> its RGBA bytes (height x width x 4) at the model's frame size. */
+export type ImageDecoder = (bytes: Uint8Array, width: number, height: number) => Promise<Uint8ClampedArray>;
+
+const browserDecoder: ImageDecoder = async (bytes, width, height) =>
+  (await prepareImage(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' }), width, height)).rgba;
 
 export interface PickedBackend {
   backend: Backend;
@@ -142,7 +152,7 @@ async function startEngine(opts: EngineOptions, onFallback: (e: Error) => void):
   } catch (e) {
     if (opts.backend !== 'webgpu') throw e;
     onFallback(e as Error);
-    return Engine.start({ manifest: opts.manifest, files: opts.files, backend: 'wasm', variant: 'fp32', timeoutMs: opts.timeoutMs });
+    return Engine.start({ manifest: opts.manifest, files: opts.files, backend: 'wasm', variant: 'fp32', timeoutMs: opts.timeoutMs, workers: opts.workers });
   }
 }
 
@@ -162,7 +172,9 @@ export class World {
     readonly capabilities: Capabilities,
     private readonly timeoutMs: number,
     notices: string[],
-    private readonly residency?: Residency,
+    private readonly residency: Residency | undefined,
+    private readonly workers: WorkerHost | undefined,
+    private readonly decodeImage: ImageDecoder,
   ) {
     this.engineRef = engine;
     this.schedule = new SwinDpmSchedule(manifest.diffusion.denoiseSteps, manifest.diffusion.stateLag);
@@ -207,11 +219,11 @@ export class World {
     // 4.
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;
     report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.timed ? 'timing webgpu and wasm' : picked.backend} ${picked.variant}` });
-    const engineOpts: EngineOptions = { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency };
+    const engineOpts: EngineOptions = { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency, workers: opts.workers };
     const engine = picked.timed
       ? await startFaster(engineOpts, notices)
       : await startEngine(engineOpts, (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`));
-    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency);
+    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.workers, opts.decodeImage ?? browserDecoder);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
     const warm = await world.newSession({ seed: 0 });
@@ -237,10 +249,9 @@ export class World {
   async sceneImage(id: string): Promise<{ planar: Float32Array; rgba: Uint8ClampedArray }> {
     const scene = this.manifest.scenes.find((s) => s.id === id);
     if (!scene) throw new RangeError(`no scene "${id}" in this bundle; it has ${this.manifest.scenes.map((s) => s.id).join(', ')}`);
-    const bytes = this.files.get(scene.file)!;
     const { width: W, height: H } = this.manifest.video;
-    const prepared = await prepareImage(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' }), W, H);
-    return { planar: rgbaToPlanar(prepared.rgba, W, H), rgba: prepared.rgba };
+    const rgba = await this.decodeImage(this.files.get(scene.file)!, W, H);
+    return { planar: rgbaToPlanar(rgba, W, H), rgba };
   }
 
   /** A new rollout from a bundle scene (default: the first) or a prepared image. */
@@ -290,7 +301,7 @@ export class World {
       this.notices.push(cause.message);
       const { backend, variant } = broken.info;
       const engine = await startEngine(
-        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency },
+        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency, workers: this.workers },
         (e) => this.notices.push(`WebGPU could not restart (${e.message}); continuing on the CPU (WASM)`),
       );
       this.engineRef = engine;
