@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
 import { SerialQueue } from '../src/runtime/async';
-import { adapterName } from '../src/runtime/capabilities';
+import { adapterName, wasmThreads } from '../src/runtime/capabilities';
 import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
 import type { Backend } from './protocol';
 
@@ -20,14 +20,22 @@ export { ort };
 
 let configured = false;
 
-/** Point ORT at our WASM binary; threads only where the page is cross-origin isolated. */
-export function configureOrt(): void {
+/**
+ * Point ORT at our WASM binary and set its threads (`threads` if given, see
+ * wasmThreads). Once per worker: ORT reads these when it starts, at the first session.
+ */
+export function configureOrt(threads?: number): void {
   if (configured) return;
   configured = true;
   ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, import.meta.url).href };
   ort.env.wasm.proxy = false;
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  ort.env.wasm.numThreads = wasmThreads(self.crossOriginIsolated, navigator.hardwareConcurrency || 1, threads);
   ort.env.logLevel = 'error';
+}
+
+/** The threads ORT runs WASM on, once started: it falls back to 1 where the browser cannot share memory. */
+export function ortThreads(): number {
+  return ort.env.wasm.numThreads ?? 1;
 }
 
 export interface GpuContext {

@@ -26,6 +26,8 @@ export interface EngineInfo {
   adapter: string;
   /** The adapter offers shader-f16. */
   f16: boolean;
+  /** ONNX Runtime's WASM threads in each worker: 1 unless the page is cross-origin isolated. */
+  threads: number;
 }
 
 /**
@@ -40,6 +42,8 @@ export interface InitRequest {
   backend: Backend;
   variant: Variant;
   residency?: Residency;
+  /** ONNX Runtime's WASM threads (default: wasmThreads' pick). */
+  threads?: number;
   /** Graph bytes by graph name (only the graphs this worker runs). */
   graphs: Record<string, Uint8Array>;
 }

@@ -19,6 +19,8 @@ export interface EngineOptions {
   /** A worker call slower than this fails with WorkerTimeoutError (the engine is then restarted). */
   timeoutMs: number;
   residency?: Residency;
+  /** ONNX Runtime's WASM threads per worker (default: wasmThreads' pick). */
+  threads?: number;
 }
 
 export class Engine {
@@ -45,7 +47,7 @@ export class Engine {
       // Sessions compile in both workers at once.
       const [, info] = await Promise.all([
         withTimeout(
-          cond.init({ manifest: m, backend, variant, graphs: graphs('conditioning'), textEncoderFiles }),
+          cond.init({ manifest: m, backend, variant, threads: opts.threads, graphs: graphs('conditioning'), textEncoderFiles }),
           opts.timeoutMs * 4,
           () => new WorkerTimeoutError('conditioning', 'init', opts.timeoutMs * 4),
         ),
@@ -55,6 +57,7 @@ export class Engine {
             backend,
             variant,
             residency: opts.residency,
+            threads: opts.threads,
             graphs: graphs('rendering'),
           }),
           opts.timeoutMs * 4,

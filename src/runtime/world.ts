@@ -39,6 +39,11 @@ export interface WorldOptions {
   baseUrl?: string;
   /** 'gpu' (default): the decoder's window stays on the GPU; 'readback': the naive path, for benchmarks. */
   residency?: Residency;
+  /**
+   * ONNX Runtime's WASM threads per worker. Default: every core up to 4 where
+   * the page is cross-origin isolated (see the README), else 1.
+   */
+  threads?: number;
 }
 
 export interface PickedBackend {
@@ -87,6 +92,15 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
   return { backend, variant, reason };
 }
 
+/** Why WASM runs on one thread where the machine has more cores, or null. */
+export function singleThreadNotice(info: EngineInfo, caps: Capabilities, asked?: number): string | null {
+  if (info.backend !== 'wasm' || info.threads > 1 || caps.hardwareConcurrency < 2 || asked === 1) return null;
+  return caps.crossOriginIsolated
+    ? 'WASM runs on one thread: this browser cannot run WebAssembly threads'
+    : `WASM runs on one thread of ${caps.hardwareConcurrency} cores: the page is not cross-origin isolated ` +
+        '(its server sends no Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy headers)';
+}
+
 /**
  * Start an engine as asked; if it is WebGPU and that fails to start, say why
  * (`onFallback`) and start one on WASM (fp32) instead.
@@ -97,7 +111,7 @@ async function startEngine(opts: EngineOptions, onFallback: (e: Error) => void):
   } catch (e) {
     if (opts.backend !== 'webgpu') throw e;
     onFallback(e as Error);
-    return Engine.start({ manifest: opts.manifest, files: opts.files, backend: 'wasm', variant: 'fp32', timeoutMs: opts.timeoutMs });
+    return Engine.start({ ...opts, backend: 'wasm', variant: 'fp32' });
   }
 }
 
@@ -118,6 +132,7 @@ export class World {
     private readonly timeoutMs: number,
     notices: string[],
     private readonly residency?: Residency,
+    private readonly threads?: number,
   ) {
     this.engineRef = engine;
     this.schedule = new SwinDpmSchedule(manifest.diffusion.denoiseSteps, manifest.diffusion.stateLag);
@@ -161,10 +176,12 @@ export class World {
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;
     report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.backend} ${picked.variant}` });
     const engine = await startEngine(
-      { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency },
+      { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency, threads: opts.threads },
       (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`),
     );
-    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency);
+    const single = singleThreadNotice(engine.info, caps, opts.threads);
+    if (single) notices.push(single);
+    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.threads);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
     const warm = await world.newSession({ seed: 0 });
@@ -243,7 +260,7 @@ export class World {
       this.notices.push(cause.message);
       const { backend, variant } = broken.info;
       const engine = await startEngine(
-        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency },
+        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency, threads: this.threads },
         (e) => this.notices.push(`WebGPU could not restart (${e.message}); continuing on the CPU (WASM)`),
       );
       this.engineRef = engine;
