@@ -81,7 +81,10 @@ export interface TurnResult {
   state: Float32Array;
   kv: Float32Array;
   kvMask: Float32Array;
+  /** The whole turn, readbacks included; of it, the encoder's and the backbone's runs (ms). */
   ms: number;
+  encoderMs: number;
+  backboneMs: number;
 }
 
 /** What conditions one chunk: its action and the backbone's predicted state. */
