@@ -81,6 +81,8 @@ export interface SessionSpec {
   gpu?: GpuContext;
   /** Outputs that stay on the GPU (WebGPU only): they feed the next call without a readback. */
   gpuOutputs?: string[];
+  /** Session options over the engine's (the benchmark profiles, and compares alternatives). */
+  options?: ort.InferenceSession.SessionOptions;
 }
 
 export async function createSession(spec: SessionSpec): Promise<ort.InferenceSession> {
@@ -96,7 +98,7 @@ export async function createSession(spec: SessionSpec): Promise<ort.InferenceSes
   if (spec.backend === 'webgpu' && spec.gpuOutputs?.length) {
     options.preferredOutputLocation = Object.fromEntries(spec.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
   }
-  return ort.InferenceSession.create(spec.bytes, options);
+  return ort.InferenceSession.create(spec.bytes, { ...options, ...spec.options });
 }
 
 export function f32(data: Float32Array, dims: readonly number[]): ort.Tensor {

@@ -14,11 +14,12 @@ form.addEventListener('submit', async (ev) => {
     variant: d.get('variant'),
     residency: d.get('residency'),
     chunks: Number(d.get('chunks')),
+    threads: d.get('threads') ? Number(d.get('threads')) : undefined,
   } as BenchConfig;
   out.textContent = 'running…';
   try {
     const r = await runBench(cfg);
-    out.textContent = JSON.stringify({ ...r, matmulPeakGflops: await matmulPeak(cfg.backend) }, null, 2);
+    out.textContent = JSON.stringify({ ...r, matmulPeakGflops: await matmulPeak(cfg.backend, cfg.threads) }, null, 2);
   } catch (e) {
     out.textContent = `${(e as Error).name}: ${(e as Error).message}`;
   }
