@@ -72,7 +72,7 @@ async function withGraphWorker<T>(f: (api: Comlink.Remote<GraphTimingApi>) => Pr
 /**
  * Achieved GFLOP/s of 1024x1024 matrix products on a backend (8 chained products per run, the fastest of 5):
  * WASM in a worker, as the engine runs it (threads need a worker: the page's thread may not block);
- * WebGPU on this page's own device.
+ * WebGPU on this page's own device (`threads` is for WASM).
  */
 export async function matmulPeak(backend: Backend, threads?: number): Promise<number> {
   const bytes = new Uint8Array(await (await fetch(matmulUrl)).arrayBuffer());
@@ -85,7 +85,7 @@ export async function matmulPeak(backend: Backend, threads?: number): Promise<nu
     const r = await withGraphWorker((api) => api.time({ bytes, feeds, threads, runs: 5, options: { engine: {} }, profile: false }));
     times.push(...r.ms.engine);
   } else {
-    configureOrt(threads);
+    configureOrt(1); // WASM threads on the page's thread hang ORT's start: it may not block
     const session = await createSession({ bytes, backend });
     const feeds = { a: f32(a, [n, n]), b: f32(b, [n, n]) };
     await session.run(feeds); // warm-up (shader compilation)
