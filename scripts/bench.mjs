@@ -9,6 +9,8 @@
  * on; ratios come from the same run.
  *
  *   npm run bench -- [--bundle models/tabletop/] [--chunks 8] [--only webgpu,wasm] [--variants fp32,fp16,q8,q4] [--threads 1,2] [--runs 7]
+ *
+ * WebGPU on a software adapter (SwiftShader) runs only with `--only webgpu`.
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,9 @@ const args = Object.fromEntries(
 const bundle = args.bundle ?? 'models/tabletop/';
 const chunks = Number(args.chunks ?? 8);
 const only = (args.only ?? 'webgpu,wasm').split(',');
+// A software WebGPU adapter (SwiftShader) runs only when asked for by name: it is no GPU (the
+// runtime's 'auto' passes over it too), and takes hours on a busy machine.
+const webgpuAsked = args.only?.split(',').includes('webgpu') ?? false;
 const variantsAsked = (args.variants ?? 'fp32,fp16,q8,q4').split(',');
 const port = Number(args.port ?? 4180);
 // One thread, and what the engine picks on this machine (src/runtime/capabilities.ts wasmThreads).
@@ -90,16 +95,9 @@ async function inPage(fn, arg) {
   }
 }
 
-const caps = await inPage(async () => {
-  const a = await navigator.gpu?.requestAdapter();
-  return {
-    webgpu: !!a,
-    f16: !!a?.features.has('shader-f16'),
-    adapter: a ? [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' ') : null,
-    crossOriginIsolated,
-  };
-});
-const software = caps.adapter && /swiftshader|llvmpipe|lavapipe|softpipe/i.test(caps.adapter);
+// What the runtime itself detects (src/runtime/capabilities.ts): the adapter, and whether it is a software one.
+const caps = await inPage(async () => ({ ...(await window.worldCanvasBench.detectCapabilities()) }));
+const software = caps.softwareAdapter;
 const manifest = JSON.parse(readFileSync(`public/${bundle}manifest.json`, 'utf8'));
 const cost = JSON.parse(readFileSync(`public/${bundle}testvectors/index.json`, 'utf8')).cost;
 const perFrame = cost.perFrame;
@@ -113,7 +111,8 @@ for (const backend of only) {
     if (!hasVariant(variant)) continue;
     let skip = null;
     if (backend === 'webgpu' && !caps.webgpu) skip = 'no WebGPU adapter';
-    if (variant === 'fp16' && backend === 'webgpu' && !caps.f16) skip = 'the adapter has no shader-f16';
+    if (backend === 'webgpu' && software && !webgpuAsked) skip = `${caps.adapter} is no GPU (${software}): \`--only webgpu\` runs it`;
+    if (variant === 'fp16' && backend === 'webgpu' && !caps.shaderF16) skip = 'the adapter has no shader-f16';
     if (variant === 'fp16' && backend === 'wasm') skip = 'fp16 graphs are for GPUs with shader-f16';
     if (backend === 'wasm') {
       for (const threads of threadCounts) {
@@ -267,7 +266,7 @@ const md = [
   '',
   `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB; ${machine.os}; ${machine.chromium}. ` +
     `Load average (1 min) ${f(machine.loadAverage.before, 2)} before the run, ${f(machine.loadAverage.after, 2)} after: other work shared the cores, so compare figures within this report.`,
-  `WebGPU adapter: ${caps.adapter ?? 'none'}${caps.adapter ? (caps.f16 ? ' (shader-f16)' : ' (no shader-f16)') : ''}` +
+  `WebGPU adapter: ${caps.adapter ?? 'none'}${caps.adapter ? (caps.shaderF16 ? ' (shader-f16)' : ' (no shader-f16)') : ''}` +
     `${software ? ' — a software rasteriser: its WebGPU figures say nothing about a GPU' : ''}. ` +
     `Page cross-origin isolated: ${caps.crossOriginIsolated ? 'yes' : 'no (WASM ran on one thread)'}.`,
   native?.onnxruntime ? `Native: onnxruntime ${native.onnxruntime} (${python}), ${native.provider}.` : `Native: ${native?.error ? `failed (${native.error.slice(0, 200)})` : 'not run'}.`,

@@ -1,7 +1,8 @@
 /** The benchmark page: run from the form, or driven by scripts/bench.mjs through `window.worldCanvasBench`. */
+import { detectCapabilities } from '../runtime/capabilities';
 import { type BenchConfig, matmulPeak, runBench } from './bench';
 
-Object.assign(window, { worldCanvasBench: { runBench, matmulPeak } });
+Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, detectCapabilities } });
 
 const form = document.getElementById('form') as HTMLFormElement;
 const out = document.getElementById('out')!;
