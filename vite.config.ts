@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 
 import { type Plugin, defineConfig } from 'vite';
 
+import { ISOLATION_HEADERS } from './src/sw/isolation.ts'; // with its extension: vite's native config loader wants it
+
 /**
  * Writes the demo's service worker at build time with the list of emitted
  * files to precache (the app shell; bundle files under public/ are not
@@ -25,7 +27,8 @@ function serviceWorker(): Plugin {
       const version = createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 12);
       const source = readFileSync(new URL('./src/sw/service-worker.js', import.meta.url), 'utf8')
         .replace('__VERSION__', version)
-        .replace('__PRECACHE__', JSON.stringify(files));
+        .replace('__PRECACHE__', JSON.stringify(files))
+        .replace('__ISOLATION_HEADERS__', JSON.stringify(ISOLATION_HEADERS));
       this.emitFile({ type: 'asset', fileName: 'sw.js', source });
     },
   };
@@ -43,8 +46,9 @@ export default defineConfig({
     rollupOptions: { input: { main: 'index.html', embed: 'embed.html', bench: 'bench.html' } },
   },
   // Browser tests (WC_TEST) run without hot reload: a page must not reload mid-test.
-  server: { port: 5173, strictPort: false, hmr: !process.env.WC_TEST },
-  preview: { port: 4173 },
+  // Cross-origin isolated, so ONNX Runtime's WASM runs threads (src/sw/isolation.ts).
+  server: { port: 5173, strictPort: false, hmr: !process.env.WC_TEST, headers: ISOLATION_HEADERS },
+  preview: { port: 4173, headers: ISOLATION_HEADERS },
   test: {
     include: ['test/unit/**/*.test.ts'],
     environment: 'node',

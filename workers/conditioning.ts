@@ -92,6 +92,7 @@ export class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> imple
     const t0 = performance.now();
     const shape = this.io.backbone.inputs;
     const { state_tokens } = await this.sessions.encoder.run({ frames: f32(req.observedFrames, this.io.encoder.inputs.frames) });
+    const t1 = performance.now();
     const out = await this.sessions.backbone.run({
       prev_state: f32(req.prevState, shape.prev_state),
       is_first: f32(new Float32Array([req.isFirst ? 1 : 0]), shape.is_first),
@@ -101,6 +102,7 @@ export class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> imple
       past_kv: f32(req.kv, shape.past_kv),
       past_mask: f32(req.kvMask, shape.past_mask),
     });
+    const t2 = performance.now();
     release(state_tokens);
     this.checkDevice();
     const result: TurnResult = {
@@ -108,6 +110,8 @@ export class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> imple
       kv: await readF32(out.present_kv),
       kvMask: await readF32(out.present_mask),
       ms: performance.now() - t0,
+      encoderMs: t1 - t0,
+      backboneMs: t2 - t1,
     };
     return Comlink.transfer(result, [result.state.buffer, result.kv.buffer, result.kvMask.buffer]);
   }

@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 
 import { type GraphIO, type GraphName, type Manifest, expectedGraphIO } from '../src/contract/manifest';
 import type { SerialQueue } from '../src/runtime/async';
-import { type GpuContext, acquireDevice, configureOrt, createSession, deviceLost, guardDeviceLoss, ort, runOnWire, serialized } from './ort-backend';
+import { type GpuContext, acquireDevice, configureOrt, createSession, deviceLost, guardDeviceLoss, ort, ortThreads, runOnWire, serialized } from './ort-backend';
 import type { EngineInfo, GraphWorkerApi, InitRequest, WireTensor } from './protocol';
 
 export abstract class GraphWorker<G extends GraphName> implements GraphWorkerApi {
@@ -29,7 +29,7 @@ export abstract class GraphWorker<G extends GraphName> implements GraphWorkerApi
   protected async open(req: InitRequest, graphs: Record<G, string[]>, onLost?: () => void): Promise<EngineInfo> {
     this.manifest = req.manifest;
     this.io = expectedGraphIO(req.manifest);
-    configureOrt();
+    configureOrt(req.threads);
     // 1.
     if (req.backend === 'webgpu') {
       this.gpu = await acquireDevice((reason) => {
@@ -41,7 +41,7 @@ export abstract class GraphWorker<G extends GraphName> implements GraphWorkerApi
     for (const [g, gpuOutputs] of Object.entries(graphs) as [G, string[]][]) {
       this.sessions[g] = await createSession({ backend: req.backend, gpu: this.gpu, bytes: req.graphs[g], gpuOutputs });
     }
-    return { backend: req.backend, variant: req.variant, adapter: this.gpu?.adapter ?? 'cpu', f16: this.gpu?.f16 ?? false };
+    return { backend: req.backend, variant: req.variant, adapter: this.gpu?.adapter ?? 'cpu', f16: this.gpu?.f16 ?? false, threads: ortThreads() };
   }
 
   lostReasonForGuard(): string | null {

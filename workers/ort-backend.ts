@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
 import { SerialQueue } from '../src/runtime/async';
-import { adapterName } from '../src/runtime/capabilities';
+import { adapterName, wasmThreads } from '../src/runtime/capabilities';
 import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
 import type { Backend } from './protocol';
 
@@ -33,15 +33,23 @@ export function provideOrtWasm(bytes: Uint8Array): void {
   wasmBinary = bytes;
 }
 
-/** Point ORT at our WASM binary; threads only where the page is cross-origin isolated. */
-export function configureOrt(): void {
+/**
+ * Point ORT at our WASM binary and set its threads (`threads` if given, see
+ * wasmThreads). Once per worker: ORT reads these when it starts, at the first session.
+ */
+export function configureOrt(threads?: number): void {
   if (configured) return;
   configured = true;
   ort.env.wasm.wasmPaths = { wasm: ORT_WASM_HREF };
   if (wasmBinary) ort.env.wasm.wasmBinary = wasmBinary;
   ort.env.wasm.proxy = false;
-  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  ort.env.wasm.numThreads = wasmThreads(globalThis.crossOriginIsolated ?? false, navigator.hardwareConcurrency || 1, threads);
   ort.env.logLevel = 'error';
+}
+
+/** The threads ORT runs WASM on, once started: it falls back to 1 where the browser cannot share memory. */
+export function ortThreads(): number {
+  return ort.env.wasm.numThreads ?? 1;
 }
 
 export interface GpuContext {
@@ -87,6 +95,8 @@ export interface SessionSpec {
   gpu?: GpuContext;
   /** Outputs that stay on the GPU (WebGPU only): they feed the next call without a readback. */
   gpuOutputs?: string[];
+  /** Session options over the engine's (the benchmark profiles, and compares alternatives). */
+  options?: ort.InferenceSession.SessionOptions;
 }
 
 export async function createSession(spec: SessionSpec): Promise<ort.InferenceSession> {
@@ -102,7 +112,7 @@ export async function createSession(spec: SessionSpec): Promise<ort.InferenceSes
   if (spec.backend === 'webgpu' && spec.gpuOutputs?.length) {
     options.preferredOutputLocation = Object.fromEntries(spec.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
   }
-  return ort.InferenceSession.create(spec.bytes, options);
+  return ort.InferenceSession.create(spec.bytes, { ...options, ...spec.options });
 }
 
 export function f32(data: Float32Array, dims: readonly number[]): ort.Tensor {

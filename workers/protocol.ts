@@ -26,6 +26,8 @@ export interface EngineInfo {
   adapter: string;
   /** The adapter offers shader-f16. */
   f16: boolean;
+  /** ONNX Runtime's WASM threads in each worker: 1 unless the page is cross-origin isolated. */
+  threads: number;
 }
 
 /**
@@ -40,6 +42,8 @@ export interface InitRequest {
   backend: Backend;
   variant: Variant;
   residency?: Residency;
+  /** ONNX Runtime's WASM threads (default: wasmThreads' pick). */
+  threads?: number;
   /** Graph bytes by graph name (only the graphs this worker runs). */
   graphs: Record<string, Uint8Array>;
 }
@@ -77,7 +81,10 @@ export interface TurnResult {
   state: Float32Array;
   kv: Float32Array;
   kvMask: Float32Array;
+  /** The whole turn, readbacks included; of it, the encoder's and the backbone's runs (ms). */
   ms: number;
+  encoderMs: number;
+  backboneMs: number;
 }
 
 /** What conditions one chunk: its action and the backbone's predicted state. */

@@ -12,6 +12,7 @@ from model.convert import ort_session
 from model.graphs import GRAPH_IO, example_inputs, run_torch
 from model.manifest import GRAPH_NAMES, load_manifest
 from model.sampler import OnnxGraphs, ReferenceSampler, TorchGraphs
+from model.testvectors import read_test_vectors
 from model.text_encoder import ActionEncoder
 
 
@@ -57,10 +58,8 @@ def test_exported_graphs_replay_the_reference_rollout(tiny_bundle, text_encoder_
     """Python twin of the browser parity test: the ONNX graphs, scheduled by the
     reference sampler, reproduce the recorded PyTorch rollout."""
     out, model = tiny_bundle
-    index = json.loads((out / "testvectors" / "index.json").read_text())
-    blob = (out / "testvectors" / "vectors.bin").read_bytes()
-    t = index["tensors"][index["rollout"]["frames"]]
-    expected = np.frombuffer(blob, np.float32, count=int(np.prod(t["shape"])), offset=t["offset"]).reshape(t["shape"])
+    index, tensors = read_test_vectors(out / "testvectors")
+    expected = tensors[index["rollout"]["frames"]]
     from PIL import Image
     frame = np.asarray(Image.open(out / "scenes" / f"{index['rollout']['scene']}.png").convert("RGB"))
     enc = ActionEncoder(out / "text-encoder", model.cfg.max_action_tokens)

@@ -1,7 +1,8 @@
 /** The benchmark page: run from the form, or driven by scripts/bench.mjs through `window.worldCanvasBench`. */
+import { detectCapabilities } from '../runtime/capabilities';
 import { type BenchConfig, matmulPeak, runBench } from './bench';
 
-Object.assign(window, { worldCanvasBench: { runBench, matmulPeak } });
+Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, detectCapabilities } });
 
 const form = document.getElementById('form') as HTMLFormElement;
 const out = document.getElementById('out')!;
@@ -14,11 +15,12 @@ form.addEventListener('submit', async (ev) => {
     variant: d.get('variant'),
     residency: d.get('residency'),
     chunks: Number(d.get('chunks')),
+    threads: d.get('threads') ? Number(d.get('threads')) : undefined,
   } as BenchConfig;
   out.textContent = 'running…';
   try {
     const r = await runBench(cfg);
-    out.textContent = JSON.stringify({ ...r, matmulPeakGflops: await matmulPeak(cfg.backend) }, null, 2);
+    out.textContent = JSON.stringify({ ...r, matmulPeakGflops: await matmulPeak(cfg.backend, cfg.threads) }, null, 2);
   } catch (e) {
     out.textContent = `${(e as Error).name}: ${(e as Error).message}`;
   }

@@ -9,6 +9,7 @@
  */
 import { type FinishedChunk, type LoadProgress, type Player, Renderer, type Session, type ShownFrame, World, lastFrame, prepareImage } from '../index';
 import type { PlanCandidate, PlanGoal } from '../runtime/session';
+import { registerServiceWorker } from '../sw/register';
 import { type ChunkShown, SessionView } from '../widget/session-view';
 import { recordWebM } from './record';
 import { decodeShare, encodeShare } from './share';
@@ -376,8 +377,10 @@ class Demo {
 function showBackend(world: World, restarted = false): void {
   const i = world.info;
   els.backend.dataset.backend = i.backend;
-  els.backend.textContent = `${i.backend === 'webgpu' ? 'WebGPU' : 'WASM'} · ${i.variant}${restarted ? ' (restarted)' : ''}`;
-  els.backend.title = i.adapter;
+  const threads = `${i.threads} thread${i.threads === 1 ? '' : 's'}`; // WASM's, the graphs' on that backend
+  els.backend.textContent = `${i.backend === 'webgpu' ? 'WebGPU' : `WASM · ${threads}`} · ${i.variant}${restarted ? ' (restarted)' : ''}`;
+  els.backend.dataset.threads = String(i.threads);
+  els.backend.title = i.backend === 'webgpu' ? i.adapter : `${i.adapter}, ${threads}`;
   els.notice.hidden = !world.notices.length;
   els.notice.textContent = world.notices.join(' · ');
 }
@@ -628,6 +631,7 @@ function wirePlanning(demo: Demo): void {
 async function main(): Promise<void> {
   // 1.
   for (const p of shared.problems) setStatus(p, true);
+  if (!crossOriginIsolated) await serviceWorker; // it may reload the page isolated: load nothing before
   const world = await World.load({
     bundle,
     backend: (params.get('backend') as 'auto' | 'webgpu' | 'wasm' | null) ?? 'auto',
@@ -659,9 +663,8 @@ async function main(): Promise<void> {
 
 // Offline: the service worker precaches the app shell (production builds only;
 // the dev server serves modules on demand). Model bytes come from IndexedDB.
-if ('serviceWorker' in navigator && import.meta.env.PROD) {
-  navigator.serviceWorker.register(`${import.meta.env.BASE_URL}sw.js`).catch((e) => console.warn('service worker not registered:', e));
-}
+// On a host without the isolation headers it also makes the page isolated, after one reload.
+const serviceWorker = import.meta.env.PROD ? registerServiceWorker(`${import.meta.env.BASE_URL}sw.js`) : Promise.resolve();
 
 main().catch((e: unknown) => {
   const msg = describeError(e);

@@ -67,6 +67,18 @@ async function detect(): Promise<Capabilities> {
   }
 }
 
+/**
+ * ONNX Runtime's WASM threads in each worker. Threads share memory, which a
+ * browser allows only where the context is cross-origin isolated: one thread
+ * elsewhere. Otherwise the number asked for, or every core up to 4: the two
+ * workers take turns (a step runs the conditioning worker, then the rendering
+ * worker), so each may use all of them; 4 is ONNX Runtime's own cap.
+ */
+export function wasmThreads(isolated: boolean, cores: number, asked?: number): number {
+  if (!isolated) return 1;
+  return Math.max(1, Math.floor(asked ?? Math.min(4, cores)));
+}
+
 /** How an adapter is named to the user (the notices, the backend badge, `EngineInfo.adapter`). */
 export function adapterName(info: GPUAdapterInfo | undefined): string {
   return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';

@@ -48,6 +48,8 @@ export interface EngineOptions {
   residency?: Residency;
   /** Where the workers run (default: Web Workers). */
   workers?: WorkerHost;
+  /** ONNX Runtime's WASM threads per worker (default: wasmThreads' pick). */
+  threads?: number;
 }
 
 export class Engine {
@@ -75,7 +77,7 @@ export class Engine {
       // Sessions compile in both workers at once.
       const [, info] = await Promise.all([
         withTimeout(
-          cond.init({ manifest: m, backend, variant, graphs: graphs('conditioning'), textEncoderFiles }),
+          cond.init({ manifest: m, backend, variant, threads: opts.threads, graphs: graphs('conditioning'), textEncoderFiles }),
           opts.timeoutMs * 4,
           () => new WorkerTimeoutError('conditioning', 'init', opts.timeoutMs * 4),
         ),
@@ -85,6 +87,7 @@ export class Engine {
             backend,
             variant,
             residency: opts.residency,
+            threads: opts.threads,
             graphs: graphs('rendering'),
           }),
           opts.timeoutMs * 4,

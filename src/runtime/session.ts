@@ -40,9 +40,12 @@ export interface FinishedChunk {
   frameCount: number;
   /** Milliseconds per decoder call in the phase that finished it. */
   callMs: number[];
-  /** Milliseconds of that phase's backbone turn (encoder h included) and of the VAE decode. */
+  /** Milliseconds of that phase's backbone turn (encoder h and readbacks included) and of the VAE decode. */
   turnMs: number;
   vaeMs: number;
+  /** Of turnMs, the encoder's and the backbone's runs alone. */
+  encoderMs: number;
+  backboneMs: number;
   /** When the chunk was finished (performance.now()). */
   finishedAt: number;
 }
@@ -335,6 +338,8 @@ export class Session extends EventTarget {
       callMs: res.callMs,
       turnMs: turn.ms,
       vaeMs: res.vaeMs,
+      encoderMs: turn.encoderMs,
+      backboneMs: turn.backboneMs,
       finishedAt: performance.now(),
     };
     this.history.push(chunk);

@@ -43,6 +43,11 @@ export interface WorldOptions {
   workers?: WorkerHost;
   /** How a scene's image bytes become pixels (default: the browser's decoder, `prepareImage`). */
   decodeImage?: ImageDecoder;
+  /**
+   * ONNX Runtime's WASM threads per worker. Default: every core up to 4 where
+   * the page is cross-origin isolated (see the README), else 1.
+   */
+  threads?: number;
 }
 
 /** A scene's image file -> its RGBA bytes (height x width x 4) at the model's frame size. */
@@ -142,6 +147,15 @@ async function startFaster(opts: EngineOptions, notices: string[]): Promise<Engi
   return keep;
 }
 
+/** Why WASM runs on one thread where the machine has more cores, or null. */
+export function singleThreadNotice(info: EngineInfo, caps: Capabilities, asked?: number): string | null {
+  if (info.backend !== 'wasm' || info.threads > 1 || caps.hardwareConcurrency < 2 || asked === 1) return null;
+  return caps.crossOriginIsolated
+    ? 'WASM runs on one thread: this browser cannot run WebAssembly threads'
+    : `WASM runs on one thread of ${caps.hardwareConcurrency} cores: the page is not cross-origin isolated ` +
+        '(its server sends no Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy headers)';
+}
+
 /**
  * Start an engine as asked; if it is WebGPU and that fails to start, say why
  * (`onFallback`) and start one on WASM (fp32) instead.
@@ -152,7 +166,7 @@ async function startEngine(opts: EngineOptions, onFallback: (e: Error) => void):
   } catch (e) {
     if (opts.backend !== 'webgpu') throw e;
     onFallback(e as Error);
-    return Engine.start({ manifest: opts.manifest, files: opts.files, backend: 'wasm', variant: 'fp32', timeoutMs: opts.timeoutMs, workers: opts.workers });
+    return Engine.start({ ...opts, backend: 'wasm', variant: 'fp32' });
   }
 }
 
@@ -175,6 +189,7 @@ export class World {
     private readonly residency: Residency | undefined,
     private readonly workers: WorkerHost | undefined,
     private readonly decodeImage: ImageDecoder,
+    private readonly threads: number | undefined,
   ) {
     this.engineRef = engine;
     this.schedule = new SwinDpmSchedule(manifest.diffusion.denoiseSteps, manifest.diffusion.stateLag);
@@ -219,11 +234,22 @@ export class World {
     // 4.
     const timeoutMs = opts.workerTimeoutMs ?? 60_000;
     report({ stage: 'compile', loaded: 1, total: 1, fromCache: 0, detail: `${picked.timed ? 'timing webgpu and wasm' : picked.backend} ${picked.variant}` });
-    const engineOpts: EngineOptions = { manifest, files, backend: picked.backend, variant: picked.variant, timeoutMs, residency: opts.residency, workers: opts.workers };
+    const engineOpts: EngineOptions = {
+      manifest,
+      files,
+      backend: picked.backend,
+      variant: picked.variant,
+      timeoutMs,
+      residency: opts.residency,
+      workers: opts.workers,
+      threads: opts.threads,
+    };
     const engine = picked.timed
       ? await startFaster(engineOpts, notices)
       : await startEngine(engineOpts, (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`));
-    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.workers, opts.decodeImage ?? browserDecoder);
+    const single = singleThreadNotice(engine.info, caps, opts.threads);
+    if (single) notices.push(single);
+    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.workers, opts.decodeImage ?? browserDecoder, opts.threads);
     // 5.
     report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
     const warm = await world.newSession({ seed: 0 });
@@ -301,7 +327,7 @@ export class World {
       this.notices.push(cause.message);
       const { backend, variant } = broken.info;
       const engine = await startEngine(
-        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency, workers: this.workers },
+        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency, workers: this.workers, threads: this.threads },
         (e) => this.notices.push(`WebGPU could not restart (${e.message}); continuing on the CPU (WASM)`),
       );
       this.engineRef = engine;

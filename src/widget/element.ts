@@ -494,7 +494,7 @@ export class WorldCanvasElement extends HTMLElementBase {
     const info = world.info;
     this.showStatus(world.notices.join(' · '));
     this.readyState.resolve(world);
-    this.dispatch('ready', { backend: info.backend, variant: info.variant, adapter: info.adapter, notices: [...world.notices] });
+    this.dispatch('ready', { backend: info.backend, variant: info.variant, adapter: info.adapter, threads: info.threads, notices: [...world.notices] });
     if (this.wantPlaying ?? this.autoplay) view.player.play();
     this.syncPlayButton();
   }

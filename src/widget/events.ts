@@ -18,9 +18,12 @@ import type { ActionReceipt } from '../runtime/session';
  */
 export type WorldCanvasErrorType = 'load' | 'scene' | 'attribute' | 'action' | 'session' | 'runtime';
 
-/** What the engine runs on (backend, variant, the GPU adapter's description or 'cpu'), and what the viewer should know. */
-export interface WorldCanvasReadyDetail extends Pick<EngineInfo, 'backend' | 'variant' | 'adapter'> {
-  /** Things the viewer should know (a fallback to WASM, no model cache). */
+/**
+ * What the engine runs on (backend, variant, the GPU adapter's description or 'cpu', WASM threads: 1 unless
+ * the page is cross-origin isolated), and what the viewer should know.
+ */
+export interface WorldCanvasReadyDetail extends Pick<EngineInfo, 'backend' | 'variant' | 'adapter' | 'threads'> {
+  /** Things the viewer should know (a fallback to WASM, no model cache, WASM on one thread). */
   notices: string[];
 }
 

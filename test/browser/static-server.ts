@@ -2,12 +2,16 @@
  * A small static server for the production build (dist/) and the test bundles
  * (build/bundles/ under /bundles/), with the headers a test asks for (a strict
  * Content-Security-Policy). The dev server cannot stand in: it injects inline
- * scripts and serves modules on demand.
+ * scripts and serves modules on demand. Like every server of the app it sends
+ * the cross-origin isolation headers, unless told to play a static host that
+ * cannot (`isolation: false`).
  */
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
+
+import { ISOLATION_HEADERS } from '../../src/sw/isolation';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -40,7 +44,11 @@ export function ensureBuilt(): void {
   if (built < newest(sources)) execSync('npx vite build --logLevel warn', { stdio: 'inherit' });
 }
 
-export async function serveBuild(headers: Record<string, string> = {}): Promise<{ url: string; close: () => Promise<void> }> {
+export async function serveBuild(
+  extraHeaders: Record<string, string> = {},
+  { isolation = true } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const headers = { ...(isolation ? ISOLATION_HEADERS : {}), ...extraHeaders };
   const roots: [string, string][] = [
     ['/bundles/', 'build/bundles/'],
     ['/', 'dist/'],

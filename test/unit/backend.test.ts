@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { validateManifest } from '../../src/contract/manifest';
-import { type Capabilities, softwareAdapterReason } from '../../src/runtime/capabilities';
-import { pickBackend } from '../../src/runtime/world';
+import { type Capabilities, softwareAdapterReason, wasmThreads } from '../../src/runtime/capabilities';
+import { pickBackend, singleThreadNotice } from '../../src/runtime/world';
 
 const m = validateManifest(JSON.parse(readFileSync(new URL('../vectors/manifest-valid.json', import.meta.url), 'utf8')));
 const caps = (over: Partial<Capabilities>): Capabilities => ({
@@ -85,5 +85,37 @@ describe('softwareAdapterReason', () => {
     expect(softwareAdapterReason('some vendor', true)).toMatch(/fallback/);
     expect(softwareAdapterReason('nvidia ampere NVIDIA GeForce RTX 3080', false)).toBeNull();
     expect(softwareAdapterReason('apple metal-3 Apple M2', false)).toBeNull();
+  });
+});
+
+describe('wasmThreads', () => {
+  it('runs one thread unless the page is cross-origin isolated, whatever is asked', () => {
+    expect(wasmThreads(false, 8)).toBe(1);
+    expect(wasmThreads(false, 8, 4)).toBe(1);
+  });
+
+  it('uses every core up to 4 where isolated, or the number asked for', () => {
+    expect(wasmThreads(true, 1)).toBe(1);
+    expect(wasmThreads(true, 2)).toBe(2);
+    expect(wasmThreads(true, 16)).toBe(4);
+    expect(wasmThreads(true, 16, 1)).toBe(1);
+    expect(wasmThreads(true, 2, 6)).toBe(6);
+    expect(wasmThreads(true, 2, 0)).toBe(1);
+  });
+});
+
+describe('singleThreadNotice', () => {
+  const info = (threads: number, backend: 'wasm' | 'webgpu' = 'wasm') => ({ backend, variant: 'fp32' as const, adapter: 'cpu', f16: false, threads });
+
+  it('says that WASM runs on one thread of several cores, and why', () => {
+    expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 8 }))).toMatch(/one thread of 8 cores: the page is not cross-origin isolated.*Cross-Origin-Embedder-Policy/);
+    expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 8, crossOriginIsolated: true }))).toMatch(/cannot run WebAssembly threads/);
+  });
+
+  it('is silent with threads, on one core, on WebGPU, or when one thread was asked for', () => {
+    expect(singleThreadNotice(info(2), caps({ hardwareConcurrency: 8 }))).toBeNull();
+    expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 1 }))).toBeNull();
+    expect(singleThreadNotice(info(1, 'webgpu'), caps({ hardwareConcurrency: 8 }))).toBeNull();
+    expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 8 }), 1)).toBeNull();
   });
 });

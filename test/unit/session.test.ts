@@ -29,7 +29,7 @@ function fakeWorld(): World {
     exclusive: <T>(f: () => Promise<T>) => f(),
     async run(_worker: string, method: string) {
       if (method === 'encodeText') return { states: new Float32Array(2), mask: new Float32Array(1) };
-      if (method === 'turn') return { state: new Float32Array(2), kv: new Float32Array(4), kvMask: new Float32Array(2), ms: 1 };
+      if (method === 'turn') return { state: new Float32Array(2), kv: new Float32Array(4), kvMask: new Float32Array(2), ms: 1, encoderMs: 0.25, backboneMs: 0.5 };
       // runPhase: from phase 1 on, the earlier chunk comes out finished
       const p = phase++;
       const finished =

@@ -83,7 +83,7 @@ for (const { label, ...cfg } of configs) {
   console.log(`  ${r.steadyFps.toFixed(2)} fps, ${r.decoderCallMs.toFixed(1)} ms per decoder call, action to chunk ${r.actionToChunkMs.toFixed(0)} ms`);
 }
 console.log('matmul peak ...');
-const matmulGflops = await matmulPeak('webgpu', fileFetch);
+const matmulGflops = await matmulPeak('webgpu', undefined, fileFetch);
 
 // 3. The native run gets the same start scene and the action encoder's output for the same texts.
 const plan = await nativePlan();
