@@ -143,6 +143,15 @@ def derive_checkpoint(source: Path, out: Path, vae_decoder_from: Path | None = N
         record[k] = {"was": cfg[k], "now": v}
         cfg[k] = v
     GLPConfig.from_dict(cfg)  # validate
+    # The source's probe measured other weights or settings: kept in the record, not quoted by the card
+    # (`python -m model.probe --checkpoint OUT --record` measures these).
+    stages = {k: dict(v) for k, v in meta.get("stages", {}).items()}
+    source_probe = stages.get("glp", {}).pop("last_probe", None) or meta.get("best_probe")
+    meta.pop("best_probe", None)
+    if stages:
+        meta["stages"] = stages
+    if source_probe:
+        record["source_probe"] = source_probe
     meta.setdefault("derived", []).append(record)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

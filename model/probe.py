@@ -196,7 +196,11 @@ def main(argv=None):
     ap.add_argument("--text-encoder", type=Path, help="action encoder folder (default: the bundle's, or the shipped one)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the scores here")
+    ap.add_argument("--record", action="store_true",
+                    help="store the result in the checkpoint as the probe of its weights (what its model card quotes)")
     args = ap.parse_args(argv)
+    if args.record and not args.checkpoint:
+        ap.error("--record needs --checkpoint")
     import torch
     torch.set_num_threads(args.threads)
     from model.text_encoder import ActionEncoder
@@ -218,6 +222,19 @@ def main(argv=None):
           + ", ".join(f"{k} {v:.2f}" for k, v in res["by_type"].items()))
     if args.json:
         args.json.write_text(json.dumps({"model": res, "repeat_last_frame": base}, indent=1) + "\n")
+    if args.record:
+        record_probe(args.checkpoint, res)
+        print(f"recorded in {args.checkpoint}")
+
+
+def record_probe(checkpoint: Path, res: dict) -> None:
+    """Store a probe of a checkpoint's weights in its metadata, at its step (model_card.py quotes it)."""
+    import torch
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    stages = ck.setdefault("meta", {}).setdefault("stages", {})
+    glp = stages.setdefault("glp", {})
+    glp["last_probe"] = {"step": glp.get("steps", ck.get("step")), **res}
+    torch.save(ck, checkpoint)
 
 
 if __name__ == "__main__":
