@@ -164,6 +164,38 @@ def run_probe(make, size: int, seed: int = 0) -> dict:
     return out
 
 
+def long_drift(make, size: int, rollouts: int = 8, chunks: int = 32) -> dict:
+    """Identity kept over longer rollouts than the probe's: `rollouts` held-out scenes, `chunks` chunks of
+    moves each (held-out wordings); the mean over every chunk of `_identity_kept`, and by quarter of the
+    rollout. Minutes, not seconds: not part of the score, for comparing runs on drift."""
+    t0 = time.time()
+    rng = np.random.default_rng(77)
+    seeds = scene_seeds("heldout", 3000)
+    rng.shuffle(seeds)
+    curves = []
+    for j in range(rollouts):
+        state = start = random_scene(int(seeds[j]))
+        actions, texts = [], []
+        for _ in range(chunks):
+            options = [a for a in valid_actions(state, ("move",)) if moved_distance(state, a) >= 0.05]
+            a = options[int(rng.integers(len(options)))]
+            actions.append(a)
+            texts.append(describe(a, rng, "heldout", state))
+            state = outcome(state, a)
+        s = make(1000 + j).start(render(start, size))
+        for t in texts:
+            s.act(t)
+        state, curve = start, []
+        for a, c in zip(actions, s.run_chunks(chunks)):
+            state = outcome(state, a)
+            curve.append(_identity_kept(chunk_frames_uint8(c)[-1], state))
+        curves.append(curve)
+    c = np.array(curves)
+    quarters = c[:, : chunks // 4 * 4].reshape(rollouts, 4, -1).mean(axis=(0, 2))
+    return {"rollouts": rollouts, "chunks": chunks, "identity_kept": float(c.mean()),
+            "by_quarter": [float(x) for x in quarters], "seconds": time.time() - t0}
+
+
 def probe_model(model, action_encoder, seed: int = 0) -> dict:
     """The probe on a PyTorch GLP model (training's EMA weights)."""
     import torch
@@ -196,6 +228,8 @@ def main(argv=None):
     ap.add_argument("--text-encoder", type=Path, help="action encoder folder (default: the bundle's, or the shipped one)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the scores here")
+    ap.add_argument("--long-drift", action="store_true",
+                    help="also identity kept over 8 held-out rollouts of 32 move chunks (minutes; see long_drift)")
     ap.add_argument("--record", action="store_true",
                     help="store the result in the checkpoint as the probe of its weights (what its model card quotes)")
     args = ap.parse_args(argv)
@@ -208,18 +242,30 @@ def main(argv=None):
         from model.checkpoint import load_checkpoint
         model, _ = load_checkpoint(args.checkpoint)
         text_dir = args.text_encoder or Path("public/models/tabletop/text-encoder")
-        res = probe_model(model, ActionEncoder(text_dir, model.cfg.max_action_tokens))
+        encoder = ActionEncoder(text_dir, model.cfg.max_action_tokens)
+        res = probe_model(model, encoder)
         size, frames = model.cfg.image_size, model.cfg.chunk_frames
+        if args.long_drift:
+            from model.sampler import ReferenceSampler, TorchGraphs
+            graphs = TorchGraphs(model)
+            with torch.no_grad():
+                res["long_drift"] = long_drift(lambda s: ReferenceSampler(graphs, encoder, s), size)
     else:
         from model.eval.samplers import load_bundle
         b = load_bundle(args.bundle, threads=args.threads)
         res = run_probe(b.sampler, b.size)
         size, frames = b.size, b.chunk_frames
+        if args.long_drift:
+            res["long_drift"] = long_drift(b.sampler, b.size)
     base = probe_baseline(size, frames)
     print(format_row("model", res))
     print(format_row("repeat last frame", base))
     print(f"{res['cases']} cases in {res['seconds']:.0f}s; success by type: "
           + ", ".join(f"{k} {v:.2f}" for k, v in res["by_type"].items()))
+    if "long_drift" in res:
+        d = res["long_drift"]
+        print(f"identity kept over {d['rollouts']} rollouts of {d['chunks']} move chunks: {d['identity_kept']:.3f} "
+              f"(by quarter {', '.join(f'{x:.3f}' for x in d['by_quarter'])}; {d['seconds']:.0f}s)")
     if args.json:
         args.json.write_text(json.dumps({"model": res, "repeat_last_frame": base}, indent=1) + "\n")
     if args.record:
