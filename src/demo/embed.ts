@@ -5,6 +5,7 @@ const el = document.getElementById('world') as HTMLElementTagNameMap['world-canv
 const params = new URLSearchParams(location.search);
 el.setAttribute('src', params.get('bundle') ?? `${import.meta.env.BASE_URL}models/tabletop/`);
 if (params.get('backend')) el.setAttribute('backend', params.get('backend')!);
+if (params.get('threads')) el.setAttribute('threads', params.get('threads')!);
 el.addEventListener('ready', () => (document.body.dataset.ready = 'true'));
 el.addEventListener('error', (e) => {
   document.body.dataset.error = e.detail.message;

@@ -623,8 +623,18 @@ function wirePlanning(demo: Demo): void {
   });
 }
 
+/** `?threads=N`: ONNX Runtime's WASM threads per worker (default: World.load's pick); a bad value is said and ignored. */
+function threadsParam(): number | undefined {
+  const raw = params.get('threads');
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= 1 && n <= 16) return n;
+  setStatus(`threads "${raw}" is not a whole number from 1 to 16; using the default`, true);
+  return undefined;
+}
+
 /**
- * 1. Load the bundle (URL options: backend, variant).
+ * 1. Load the bundle (URL options: backend, variant, threads).
  * 2. Scene and seed from a shared link; start the main branch and replay the link's actions.
  * 3. Wire the controls; enable them.
  */
@@ -636,6 +646,7 @@ async function main(): Promise<void> {
     bundle,
     backend: (params.get('backend') as 'auto' | 'webgpu' | 'wasm' | null) ?? 'auto',
     variant: (params.get('variant') as 'auto' | 'fp32' | 'fp16' | null) ?? 'auto',
+    threads: threadsParam(),
     onProgress: showProgress,
   });
   els.progress.hidden = true;

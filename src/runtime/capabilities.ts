@@ -70,13 +70,16 @@ async function detect(): Promise<Capabilities> {
 /**
  * ONNX Runtime's WASM threads in each worker. Threads share memory, which a
  * browser allows only where the context is cross-origin isolated: one thread
- * elsewhere. Otherwise the number asked for, or every core up to 4: the two
- * workers take turns (a step runs the conditioning worker, then the rendering
- * worker), so each may use all of them; 4 is ONNX Runtime's own cap.
+ * elsewhere. Otherwise the number asked for, or ONNX Runtime's own default,
+ * half the cores up to 4. Not every core: the page's thread, the display and
+ * the other worker run beside a graph, and ORT's threads wait for each other
+ * at every op. On 2 cores 2 threads generated fewer frames than 1 (12.3 fps
+ * against 15.8 for the default bundle, bench/report.md) although a lone
+ * matrix product ran twice as fast.
  */
 export function wasmThreads(isolated: boolean, cores: number, asked?: number): number {
   if (!isolated) return 1;
-  return Math.max(1, Math.floor(asked ?? Math.min(4, cores)));
+  return Math.max(1, Math.floor(asked ?? Math.min(4, Math.ceil(cores / 2))));
 }
 
 /** How an adapter is named to the user (the notices, the backend badge, `EngineInfo.adapter`). */

@@ -10,7 +10,7 @@ import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
 import { type Backend, type EngineInfo, type Residency, type WireTensor, WORKER_GRAPHS } from '../../workers/protocol';
 import { SerialQueue } from './async';
-import { type Capabilities, detectCapabilities } from './capabilities';
+import { type Capabilities, detectCapabilities, wasmThreads } from './capabilities';
 import { Engine, type EngineOptions, type WorkerHost } from './engine';
 import { WorkerTimeoutError, isErrorNamed } from './errors';
 import { prepareImage, rgbaToPlanar } from './images';
@@ -44,7 +44,7 @@ export interface WorldOptions {
   /** How a scene's image bytes become pixels (default: the browser's decoder, `prepareImage`). */
   decodeImage?: ImageDecoder;
   /**
-   * ONNX Runtime's WASM threads per worker. Default: every core up to 4 where
+   * ONNX Runtime's WASM threads per worker. Default: half the cores up to 4 where
    * the page is cross-origin isolated (see the README), else 1.
    */
   threads?: number;
@@ -147,9 +147,10 @@ async function startFaster(opts: EngineOptions, notices: string[]): Promise<Engi
   return keep;
 }
 
-/** Why WASM runs on one thread where the machine has more cores, or null. */
+/** Why WASM runs on one thread where the machine would run more (see wasmThreads), or null. */
 export function singleThreadNotice(info: EngineInfo, caps: Capabilities, asked?: number): string | null {
-  if (info.backend !== 'wasm' || info.threads > 1 || caps.hardwareConcurrency < 2 || asked === 1) return null;
+  // Silent where one thread is what isolation would give anyway (asked for, or the pick on few cores).
+  if (info.backend !== 'wasm' || info.threads > 1 || wasmThreads(true, caps.hardwareConcurrency, asked) < 2) return null;
   return caps.crossOriginIsolated
     ? 'WASM runs on one thread: this browser cannot run WebAssembly threads'
     : `WASM runs on one thread of ${caps.hardwareConcurrency} cores: the page is not cross-origin isolated ` +

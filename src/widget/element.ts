@@ -6,7 +6,7 @@
  * ```
  *
  * Attributes (each mirrored by a property): `src`, `scene`, `seed`,
- * `autoplay`, `controls`, `backend` (auto | webgpu | wasm), `allowed-origins`
+ * `autoplay`, `controls`, `backend` (auto | webgpu | wasm), `threads`, `allowed-origins`
  * (space separated), `loading` (lazy | eager).
  *
  * Events (CustomEvent; see WorldCanvasEventMap in events.ts for each `detail`): `progress`,
@@ -84,7 +84,7 @@ export interface WorldCanvasElement {
 }
 
 export class WorldCanvasElement extends HTMLElementBase {
-  static readonly observedAttributes = ['src', 'scene', 'seed', 'autoplay', 'controls', 'backend', 'allowed-origins', 'loading'];
+  static readonly observedAttributes = ['src', 'scene', 'seed', 'autoplay', 'controls', 'backend', 'threads', 'allowed-origins', 'loading'];
 
   /** Worlds the elements of this page hold and have not disposed (shared ones count once). */
   static get liveWorlds(): number {
@@ -203,6 +203,18 @@ export class WorldCanvasElement extends HTMLElementBase {
   }
   set backend(v: 'auto' | Backend) {
     this.setAttribute('backend', v);
+  }
+
+  /**
+   * ONNX Runtime's WASM threads per worker, or null for the default (half the
+   * cores up to 4, where the page is cross-origin isolated; one elsewhere).
+   */
+  get threads(): number | null {
+    const n = Number(this.getAttribute('threads') ?? NaN);
+    return Number.isInteger(n) && n >= 1 && n <= 16 ? n : null;
+  }
+  set threads(v: number | null) {
+    this.setOrRemove('threads', v === null ? null : String(v));
   }
 
   /** Other origins the bundle may come from, space separated ('*' for any). */
@@ -341,9 +353,13 @@ export class WorldCanvasElement extends HTMLElementBase {
     switch (name) {
       case 'src':
       case 'backend':
+      case 'threads':
       case 'allowed-origins':
         if (name === 'backend' && value !== null && !(BACKENDS as readonly string[]).includes(value)) {
           this.fail('attribute', new WorldCanvasError(`backend="${value}" is not one of ${BACKENDS.join(', ')}; using auto.`));
+        }
+        if (name === 'threads' && value !== null && this.threads === null) {
+          this.fail('attribute', new WorldCanvasError(`threads="${value}" is not a whole number from 1 to 16; using the default.`));
         }
         this.schedule('reload');
         break;
@@ -396,7 +412,7 @@ export class WorldCanvasElement extends HTMLElementBase {
   }
 
   private worldKey(): string {
-    return `${this.src} ${this.backend} ${this.allowedOrigins}`;
+    return `${this.src} ${this.backend} ${this.threads} ${this.allowedOrigins}`;
   }
 
   private watchVisibility(): void {
@@ -439,7 +455,7 @@ export class WorldCanvasElement extends HTMLElementBase {
     // 1.
     this.showProgress({ stage: 'manifest', loaded: 0, total: 0, fromCache: 0 });
     const allowedOrigins = this.allowedOrigins.split(/\s+/).filter(Boolean).map(originOf);
-    const lease = leaseWorld({ bundle: src, backend: this.backend, allowedOrigins }, (p) => {
+    const lease = leaseWorld({ bundle: src, backend: this.backend, allowedOrigins, threads: this.threads ?? undefined }, (p) => {
       if (token !== this.token) return;
       this.showProgress(p);
       this.dispatch('progress', p);

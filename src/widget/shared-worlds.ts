@@ -1,6 +1,6 @@
 /**
  * One World (one engine: two workers, their GPU devices and compiled graphs)
- * per bundle URL and backend, shared by every <world-canvas> on the page
+ * per bundle URL, backend and thread count, shared by every <world-canvas> on the page
  * that asks for it. Elements take a lease; the World is disposed when the
  * last lease is released.
  */
@@ -13,6 +13,8 @@ export interface WorldRequest {
   bundle: string;
   backend: 'auto' | Backend;
   allowedOrigins: readonly string[];
+  /** ONNX Runtime's WASM threads per worker (default: World.load's pick). */
+  threads?: number;
 }
 
 export interface WorldLease {
@@ -48,7 +50,7 @@ export function leaseWorld(req: WorldRequest, onProgress: (p: LoadProgress) => v
   let manifestUrl: string;
   try {
     manifestUrl = resolveBundle(req.bundle, globalThis.location?.href ?? 'http://localhost/', req.allowedOrigins).manifestUrl;
-    key = `${manifestUrl} ${req.backend}`;
+    key = `${manifestUrl} ${req.backend} ${req.threads ?? 'default'}`;
   } catch (e) {
     return { world: Promise.reject(e), release: () => {} };
   }
@@ -60,6 +62,7 @@ export function leaseWorld(req: WorldRequest, onProgress: (p: LoadProgress) => v
       bundle: manifestUrl,
       backend: req.backend,
       allowedOrigins: req.allowedOrigins,
+      threads: req.threads,
       onProgress: (p) => {
         e.last = p;
         for (const f of e.listeners) f(p);

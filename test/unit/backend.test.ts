@@ -94,9 +94,11 @@ describe('wasmThreads', () => {
     expect(wasmThreads(false, 8, 4)).toBe(1);
   });
 
-  it('uses every core up to 4 where isolated, or the number asked for', () => {
+  it("uses half the cores up to 4 where isolated (ONNX Runtime's default), or the number asked for", () => {
     expect(wasmThreads(true, 1)).toBe(1);
-    expect(wasmThreads(true, 2)).toBe(2);
+    expect(wasmThreads(true, 2)).toBe(1);
+    expect(wasmThreads(true, 3)).toBe(2);
+    expect(wasmThreads(true, 4)).toBe(2);
     expect(wasmThreads(true, 16)).toBe(4);
     expect(wasmThreads(true, 16, 1)).toBe(1);
     expect(wasmThreads(true, 2, 6)).toBe(6);
@@ -112,9 +114,14 @@ describe('singleThreadNotice', () => {
     expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 8, crossOriginIsolated: true }))).toMatch(/cannot run WebAssembly threads/);
   });
 
-  it('is silent with threads, on one core, on WebGPU, or when one thread was asked for', () => {
+  it('speaks on two cores only when more than one thread was asked for', () => {
+    expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 2 }), 2)).toMatch(/one thread of 2 cores/);
+  });
+
+  it('is silent with threads, where one thread is the pick (1 or 2 cores), on WebGPU, or when one thread was asked for', () => {
     expect(singleThreadNotice(info(2), caps({ hardwareConcurrency: 8 }))).toBeNull();
     expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 1 }))).toBeNull();
+    expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 2 }))).toBeNull();
     expect(singleThreadNotice(info(1, 'webgpu'), caps({ hardwareConcurrency: 8 }))).toBeNull();
     expect(singleThreadNotice(info(1), caps({ hardwareConcurrency: 8 }), 1)).toBeNull();
   });
