@@ -164,8 +164,9 @@ test('forks play side by side; the timeline scrubs back through a branch', async
   await expect(page.locator('.branch').nth(1)).toHaveAttribute('data-active', '');
   await page.fill('#action', 'push the red block right');
   await page.press('#action', 'Enter');
+  // Finished chunks' actions, then those not finished yet: the one a phase in flight has taken, then the queue.
   const logs = () =>
-    page.evaluate(() => (window as any).worldCanvasDemo.demo.branches.map((b: any) => [...b.session.log.map((e: any) => e.action), ...b.session.queue.peek().map((q: any) => q.text)]));
+    page.evaluate(() => (window as any).worldCanvasDemo.demo.branches.map((b: any) => [...b.session.log.map((e: any) => e.action), ...b.session.upcoming.map((q: any) => q.text)]));
   const [main, fork] = await logs();
   expect(fork).toContain('push the red block right');
   expect(main).not.toContain('push the red block right');
