@@ -89,16 +89,21 @@ def probe_cases(size: int) -> tuple[list[ActionCase], list[tuple]]:
                                 frame=render(state, size), target=render(final, size)))
     drift = []
     for _ in range(DRIFT_ROLLOUTS):
-        state = random_scene(next(pool))
-        start, actions, texts = state, [], []
-        for _ in range(DRIFT_CHUNKS):
-            options = [a for a in valid_actions(state, ("move",)) if moved_distance(state, a) >= 0.05]
-            a = options[int(rng.integers(len(options)))]
-            actions.append(a)
-            texts.append(describe(a, rng, "heldout", state))
-            state = outcome(state, a)
-        drift.append((start, actions, texts))
+        start = random_scene(next(pool))
+        drift.append((start, *_move_rollout(start, DRIFT_CHUNKS, rng)))
     return cases, drift
+
+
+def _move_rollout(state, chunks: int, rng) -> tuple[list, list[str]]:
+    """`chunks` random moves of a visible distance from `state`, and their held-out wordings."""
+    actions, texts = [], []
+    for _ in range(chunks):
+        options = [a for a in valid_actions(state, ("move",)) if moved_distance(state, a) >= 0.05]
+        a = options[int(rng.integers(len(options)))]
+        actions.append(a)
+        texts.append(describe(a, rng, "heldout", state))
+        state = outcome(state, a)
+    return actions, texts
 
 
 def _colours_kept(frame: np.ndarray, colours: set[str]) -> float:
@@ -174,14 +179,8 @@ def long_drift(make, size: int, rollouts: int = 8, chunks: int = 32) -> dict:
     rng.shuffle(seeds)
     curves = []
     for j in range(rollouts):
-        state = start = random_scene(int(seeds[j]))
-        actions, texts = [], []
-        for _ in range(chunks):
-            options = [a for a in valid_actions(state, ("move",)) if moved_distance(state, a) >= 0.05]
-            a = options[int(rng.integers(len(options)))]
-            actions.append(a)
-            texts.append(describe(a, rng, "heldout", state))
-            state = outcome(state, a)
+        start = random_scene(int(seeds[j]))
+        actions, texts = _move_rollout(start, chunks, rng)
         s = make(1000 + j).start(render(start, size))
         for t in texts:
             s.act(t)
