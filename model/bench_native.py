@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model.manifest import GRAPH_NAMES, graph_file, load_manifest
-from model.testvectors import read_test_vectors
+from model.contract import read_test_vectors
 
 
 def session(path: Path, threads: int, profile_prefix: str | None = None) -> ort.InferenceSession:

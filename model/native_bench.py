@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint, random_model
+from model.contract import read_test_vectors
 from model.graphs import GRAPH_IO, graph_module, run_torch
 from model.sampler import ReferenceSampler, TorchGraphs
 
@@ -50,23 +51,12 @@ def load_weights(spec: str):
     return load_checkpoint(Path(spec))[0]
 
 
-def test_vectors(bundle: Path) -> tuple[dict, callable]:
-    index = json.loads((bundle / "testvectors" / "index.json").read_text())
-    blob = (bundle / "testvectors" / "vectors.bin").read_bytes()
-
-    def tensor(key: str) -> np.ndarray:
-        t = index["tensors"][key]
-        return np.frombuffer(blob, dtype=np.dtype(t["dtype"]).newbyteorder("<"), count=int(np.prod(t["shape"])),
-                             offset=t["offset"]).reshape(t["shape"]).astype(np.dtype(t["dtype"]))
-    return index, tensor
-
-
-def weights_check(model, index: dict, tensor) -> dict[str, float]:
+def weights_check(model, index: dict, tensors: dict[str, np.ndarray]) -> dict[str, float]:
     """Largest |PyTorch - bundle| per graph on the test vectors (fp32, CPU)."""
     errors = {}
     for g, io in index["graphs"].items():
-        out = run_torch(model, g, {k: tensor(key) for k, key in io["inputs"].items()})
-        errors[g] = max(float(np.abs(o - tensor(key)).max()) for o, key in zip(out, io["outputs"].values()))
+        out = run_torch(model, g, {k: tensors[key] for k, key in io["inputs"].items()})
+        errors[g] = max(float(np.abs(o - tensors[key]).max()) for o, key in zip(out, io["outputs"].values()))
     return errors
 
 
@@ -75,13 +65,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def per_graph_ms(model, index: dict, tensor, device: torch.device, repeats: int = 5) -> dict[str, float]:
+def per_graph_ms(model, index: dict, tensors: dict[str, np.ndarray], device: torch.device, repeats: int = 5) -> dict[str, float]:
     """Each graph on its test-vector inputs, inputs and outputs staying on the device."""
     out = {}
     for g, io in index["graphs"].items():
         module = graph_module(model, g)
         _, in_names, _ = GRAPH_IO[g]
-        args = [torch.from_numpy(tensor(io["inputs"][k])).to(device) for k in in_names]
+        args = [torch.from_numpy(tensors[io["inputs"][k]]).to(device) for k in in_names]
         times = []
         with torch.inference_mode():
             for i in range(repeats + 1):
@@ -186,9 +176,9 @@ def main(argv=None):
                           else "cpu")
 
     model = load_weights(args.weights).eval()
-    index, tensor = test_vectors(bundle)
+    index, tensors = read_test_vectors(bundle / "testvectors")
     tolerance = index["tolerance"]["graph"]
-    errors = weights_check(model, index, tensor)
+    errors = weights_check(model, index, tensors)
     model = model.to(device)
     result = {
         "torch": torch.__version__,
@@ -196,7 +186,7 @@ def main(argv=None):
         "deviceName": device_name(device),
         "weights": {"source": args.weights, "maxAbsErrorPerGraph": errors, "tolerance": tolerance,
                     "matchBundle": all(e <= tolerance for e in errors.values())},
-        "perGraphMs": per_graph_ms(model, index, tensor, device),
+        "perGraphMs": per_graph_ms(model, index, tensors, device),
         **rollout(model, plan),
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -40,16 +40,6 @@ class VectorWriter:
         return key
 
 
-def read_test_vectors(vdir: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """What VectorWriter wrote: the index, and every tensor by key."""
-    index = json.loads((vdir / "index.json").read_text())
-    blob = (vdir / "vectors.bin").read_bytes()
-    dtypes = {"float32": np.dtype("<f4"), "int64": np.dtype("<i8"), "uint8": np.dtype("u1")}
-    tensors = {k: np.frombuffer(blob, dtypes[t["dtype"]], count=int(np.prod(t["shape"])), offset=t["offset"]).reshape(t["shape"])
-               for k, t in index["tensors"].items()}
-    return index, tensors
-
-
 def write_test_vectors(model: GLP, out: Path, encoder: ActionEncoder, scene_png: Path, seed: int = 7,
                        chunks: int = 3) -> tuple[dict, dict]:
     """Write testvectors/; returns the manifest's reference to them and the rollout (for `rollout_psnr`)."""

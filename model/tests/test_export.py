@@ -12,7 +12,7 @@ from model.convert import ort_session
 from model.graphs import GRAPH_IO, example_inputs, run_torch
 from model.manifest import GRAPH_NAMES, load_manifest
 from model.sampler import OnnxGraphs, ReferenceSampler, TorchGraphs
-from model.testvectors import read_test_vectors
+from model.contract import read_test_vectors
 from model.text_encoder import ActionEncoder
 
 

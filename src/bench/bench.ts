@@ -9,14 +9,13 @@
 import * as Comlink from 'comlink';
 
 import { type GraphName, type Variant } from '../contract/manifest';
-import { graphFile } from '../loader/bundle';
-import type { LoadStage } from '../loader/bundle';
+import { type LoadStage, graphFile } from '../loader/bundle';
 import type { FetchLike } from '../loader/fetch-bytes';
 import type { FinishedChunk } from '../runtime/session';
 import { World, type WorldOptions } from '../runtime/world';
 import { loadTestVectors, verifyBundle } from '../runtime/verify';
 import { configureOrt, createSession, f32, type ort } from '../../workers/ort-backend';
-import type { Backend, Residency } from '../../workers/protocol';
+import type { Backend, Residency, WireTensor } from '../../workers/protocol';
 import type { GraphTiming, GraphTimingApi } from './graph.worker';
 import matmulUrl from './matmul-peak.onnx?url';
 
@@ -149,18 +148,27 @@ function frameBreakdown(chunks: FinishedChunk[], stepMs: number[], F: number): F
  * options and each alternative's in turn (`threads` WASM threads), on its
  * test-vector inputs: every run timed; and profiled with the engine's options.
  */
-async function graphsInWorker(world: World, cfg: BenchConfig, threads: number, runs: number) {
-  const { index, tensor } = await loadTestVectors(world);
+async function graphsInWorker(world: World, cfg: BenchConfig, inputs: GraphInputs, threads: number, runs: number) {
   const out: Partial<Record<GraphName, GraphTiming>> = {};
   await withGraphWorker(async (api) => {
-    for (const g of Object.keys(index.graphs) as GraphName[]) {
+    for (const [g, feeds] of inputs) {
       const url = new URL(graphFile(world.manifest, g, world.info.variant).file, world.location.base);
       const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-      const feeds = Object.fromEntries(Object.entries(index.graphs[g].inputs).map(([k, key]) => [k, tensor(key)]));
       out[g] = await api.time({ bytes, feeds, threads, runs, options: { engine: {}, ...cfg.alternatives }, profile: true });
     }
   });
   return out;
+}
+
+/** Each graph of the test vectors with its inputs. */
+type GraphInputs = [GraphName, Record<string, WireTensor>][];
+
+async function testVectorInputs(world: World, fetchImpl?: FetchLike): Promise<GraphInputs> {
+  const { index, tensor } = await loadTestVectors(world, fetchImpl);
+  return (Object.keys(index.graphs) as GraphName[]).map((g) => [
+    g,
+    Object.fromEntries(Object.entries(index.graphs[g].inputs).map(([k, key]) => [k, tensor(key)])),
+  ]);
 }
 
 export async function runBench(cfg: BenchConfig, host: BenchHost = { warmLoad: true }) {
@@ -210,9 +218,8 @@ export async function runBench(cfg: BenchConfig, host: BenchHost = { warmLoad: t
   const perGraph: Record<string, number> = {};
   let inWorker: Awaited<ReturnType<typeof graphsInWorker>> | null = null;
   if (m.testVectors) {
-    const { index, tensor } = await loadTestVectors(world, host.fetch);
-    for (const g of Object.keys(index.graphs) as (keyof typeof index.graphs)[]) {
-      const feeds = Object.fromEntries(Object.entries(index.graphs[g].inputs).map(([k, key]) => [k, tensor(key)]));
+    const inputs = await testVectorInputs(world, host.fetch);
+    for (const [g, feeds] of inputs) {
       await world.runGraph(g, feeds);
       const times: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -223,7 +230,7 @@ export async function runBench(cfg: BenchConfig, host: BenchHost = { warmLoad: t
       perGraph[g] = median(times);
     }
     // Workers of the page's own: a browser's (the Node benchmark runs WebGPU in its own thread).
-    if (world.info.backend === 'wasm' && typeof Worker !== 'undefined') inWorker = await graphsInWorker(world, cfg, world.info.threads, cfg.runs ?? 7);
+    if (world.info.backend === 'wasm' && typeof Worker !== 'undefined') inWorker = await graphsInWorker(world, cfg, inputs, world.info.threads, cfg.runs ?? 7);
   }
 
   // 6. Memory: the JS heap, and the GPU's share estimated from what it must hold.

@@ -9,6 +9,7 @@
  */
 import { type FinishedChunk, type LoadProgress, type Player, Renderer, type Session, type ShownFrame, World, lastFrame, prepareImage } from '../index';
 import type { PlanCandidate, PlanGoal } from '../runtime/session';
+import { MAX_WASM_THREADS, parseThreads } from '../runtime/capabilities';
 import { registerServiceWorker } from '../sw/register';
 import { type ChunkShown, SessionView } from '../widget/session-view';
 import { recordWebM } from './record';
@@ -626,11 +627,9 @@ function wirePlanning(demo: Demo): void {
 /** `?threads=N`: ONNX Runtime's WASM threads per worker (default: World.load's pick); a bad value is said and ignored. */
 function threadsParam(): number | undefined {
   const raw = params.get('threads');
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  if (Number.isInteger(n) && n >= 1 && n <= 16) return n;
-  setStatus(`threads "${raw}" is not a whole number from 1 to 16; using the default`, true);
-  return undefined;
+  const n = parseThreads(raw);
+  if (raw !== null && n === null) setStatus(`threads "${raw}" is not a whole number from 1 to ${MAX_WASM_THREADS}; using the default`, true);
+  return n ?? undefined;
 }
 
 /**

@@ -82,6 +82,15 @@ export function wasmThreads(isolated: boolean, cores: number, asked?: number): n
   return Math.max(1, Math.floor(asked ?? Math.min(4, Math.ceil(cores / 2))));
 }
 
+/** The most WASM threads a page may ask for (`?threads=`, the element's `threads`). */
+export const MAX_WASM_THREADS = 16;
+
+/** A thread count as a page writes it (a URL option, an attribute), or null when it is not one from 1 to 16. */
+export function parseThreads(raw: string | null): number | null {
+  const n = Number(raw ?? NaN); // '' is 0: refused like any other
+  return Number.isInteger(n) && n >= 1 && n <= MAX_WASM_THREADS ? n : null;
+}
+
 /** How an adapter is named to the user (the notices, the backend badge, `EngineInfo.adapter`). */
 export function adapterName(info: GPUAdapterInfo | undefined): string {
   return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';

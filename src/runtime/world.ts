@@ -109,6 +109,9 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
   return timed ? { backend, variant, reason, timed } : { backend, variant, reason };
 }
 
+/** The notice when WebGPU does not start and WASM runs instead. */
+const webgpuFailed = (e: Error) => `WebGPU failed (${e.message}); running on the CPU (WASM)`;
+
 /** Milliseconds of one decoder call on an engine (after one untimed call that compiles it), best of two. */
 async function timeDecoderCall(engine: Engine, m: Manifest): Promise<number> {
   const feeds = Object.fromEntries(
@@ -133,7 +136,7 @@ async function startFaster(opts: EngineOptions, notices: string[]): Promise<Engi
   try {
     gpu = await Engine.start(opts);
   } catch (e) {
-    notices.push(`WebGPU failed (${(e as Error).message}); running on the CPU (WASM)`);
+    notices.push(webgpuFailed(e as Error));
   }
   const cpu = await Engine.start({ ...opts, backend: 'wasm', variant: 'fp32' });
   if (!gpu) return cpu;
@@ -247,7 +250,7 @@ export class World {
     };
     const engine = picked.timed
       ? await startFaster(engineOpts, notices)
-      : await startEngine(engineOpts, (e) => notices.push(`WebGPU failed (${e.message}); running on the CPU (WASM)`));
+      : await startEngine(engineOpts, (e) => notices.push(webgpuFailed(e)));
     const single = singleThreadNotice(engine.info, caps, opts.threads);
     if (single) notices.push(single);
     const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.workers, opts.decodeImage ?? browserDecoder, opts.threads);

@@ -20,6 +20,7 @@
  */
 import type { Backend, EngineInfo } from '../../workers/protocol';
 import type { LoadProgress } from '../loader/bundle';
+import { MAX_WASM_THREADS, parseThreads } from '../runtime/capabilities';
 import { ActionError, CancelledError, WorldCanvasError } from '../runtime/errors';
 import type { Player } from '../runtime/player';
 import type { ActionReceipt, Session } from '../runtime/session';
@@ -210,8 +211,7 @@ export class WorldCanvasElement extends HTMLElementBase {
    * cores up to 4, where the page is cross-origin isolated; one elsewhere).
    */
   get threads(): number | null {
-    const n = Number(this.getAttribute('threads') ?? NaN);
-    return Number.isInteger(n) && n >= 1 && n <= 16 ? n : null;
+    return parseThreads(this.getAttribute('threads'));
   }
   set threads(v: number | null) {
     this.setOrRemove('threads', v === null ? null : String(v));
@@ -359,7 +359,7 @@ export class WorldCanvasElement extends HTMLElementBase {
           this.fail('attribute', new WorldCanvasError(`backend="${value}" is not one of ${BACKENDS.join(', ')}; using auto.`));
         }
         if (name === 'threads' && value !== null && this.threads === null) {
-          this.fail('attribute', new WorldCanvasError(`threads="${value}" is not a whole number from 1 to 16; using the default.`));
+          this.fail('attribute', new WorldCanvasError(`threads="${value}" is not a whole number from 1 to ${MAX_WASM_THREADS}; using the default.`));
         }
         this.schedule('reload');
         break;
