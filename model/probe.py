@@ -30,11 +30,11 @@ import numpy as np
 
 from model.eval.cases import ActionCase, outcome
 from model.eval.fidelity import score_fidelity
-from model.eval.judge import split_reading
+from model.eval.judge import identity
 from model.eval.samplers import RepeatLastFrame, chunk_frames_uint8
 from model.world import (
-    DIRECTIONS, DISTANCES, LIGHTING_LEVELS, PLACES, describe, detect, random_scene, render, scene_seeds,
-    valid_actions,
+    DIRECTIONS, DISTANCES, LIGHTING_LEVELS, PLACES, describe, detect, random_scene, reading_from_state, render,
+    scene_seeds, valid_actions,
 )
 from model.world.actions import moved_distance
 
@@ -112,11 +112,9 @@ def _colours_kept(frame: np.ndarray, colours: set[str]) -> float:
 
 
 def _identity_kept(frame: np.ndarray, state) -> float:
-    """The scene's objects still there with their colour and shape, wherever they are, and nothing else:
-    matched / (true objects + other blobs read). Placement is judged elsewhere; this is drift alone."""
-    objs, extras = split_reading(detect(frame))
-    matched = sum(1 for o in state.objects if o.colour in objs and objs[o.colour]["shape"] == o.shape)
-    return matched / max(1, len(state.objects) + extras + len(objs) - matched)
+    """The scene's objects still there with their colour and shape, wherever they are, and nothing else
+    (model/eval/judge.py `identity`). Placement is judged elsewhere; this is drift alone."""
+    return identity(detect(frame), reading_from_state(state))
 
 
 def run_probe(make, size: int, seed: int = 0) -> dict:

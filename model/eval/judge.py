@@ -177,3 +177,29 @@ def same_state(a: WorldState, b: WorldState, tol: float = MATCH_TOL) -> bool:
     if set(oa) != set(ob):
         return False
     return all(oa[c]["shape"] == ob[c]["shape"] and distance(oa[c], ob[c]) <= tol for c in oa)
+
+
+def identity(pred: dict, gt: dict) -> float:
+    """
+    Object identity kept, wherever the objects are: matched / (ground-truth objects + unmatched
+    predicted blobs), where a ground-truth object is matched by a blob of its colour and shape at any
+    place. It is `consistency` with positions set aside: drift (a ball turned block, a colour bled, an
+    object lost or doubled) lowers it, a move that lands short does not. Repeating the last frame
+    scores 1 on it as long as nothing is added or removed, so it is read beside `consistency`.
+    """
+    objs, _ = split_reading(pred)
+    matched = sum(1 for o in gt["objects"] if o["colour"] in objs and objs[o["colour"]]["shape"] == o["shape"])
+    unmatched_pred = len(pred["objects"]) - matched
+    return matched / max(len(gt["objects"]) + unmatched_pred, 1)
+
+
+def scene_unchanged(pred: dict, gt: dict, tol: float = KEEP_TOL) -> bool:
+    """
+    The scene is exactly as it was: the same lighting, every object within `tol` of its place with
+    its colour and shape, and nothing else (no extra blob, no other colour). What an idle world that
+    holds still shows at every chunk.
+    """
+    if pred["lighting"] != gt["lighting"] or not scene_kept(pred, gt, tol=tol):
+        return False
+    objs, _ = split_reading(pred)
+    return all(objs[o["colour"]]["shape"] == o["shape"] for o in gt["objects"])
