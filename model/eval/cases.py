@@ -129,20 +129,26 @@ def action_cases(episodes: list[dict], size: int, seed: int = 0, agent_cases: in
         for kind in ENVIRONMENT_ACTIONS:
             chosen += spread([i for i, s in enumerate(steps) if s["action"]["type"] == kind], env_cases_per_type)
         for i in sorted(chosen):
-            state, action, final = states[i], steps[i]["action"], states[i + 1]
-            rng = np.random.default_rng([seed, e, i])
-            # same-type distractors first: "moved, but the wrong way" is the informative mistake
-            alts = alternative_plans(state, 1, DISTRACTORS, [final], rng, episode["split"], (action["type"],), 100)
-            if len(alts) < DISTRACTORS:
-                alts += alternative_plans(state, 1, DISTRACTORS - len(alts), [final] + [p.final for p in alts],
-                                          rng, episode["split"])
-            cases.append(ActionCase(
-                episode=e, step=i, state=state, action=action, text=steps[i]["text"], final=final,
-                frame=render(state, size), target=render(final, size),
-                distractors=[p.actions[0] for p in alts],
-                distractor_frames=np.stack([render(p.final, size) for p in alts]) if alts else None,
-            ))
+            cases.append(action_case(e, i, states[i], steps[i]["action"], steps[i]["text"], size,
+                                     np.random.default_rng([seed, e, i]), episode["split"]))
     return cases
+
+
+def action_case(episode: int, step: int, state: WorldState, action: dict, text: str, size: int,
+                rng: np.random.Generator, split: str) -> ActionCase:
+    """One case: the action's outcome, its frames at `size`, and DISTRACTORS other outcomes drawn with `rng`
+    (`split`: the wording split of the distractors' texts, which the case does not keep)."""
+    final = outcome(state, action)
+    # same-type distractors first: "moved, but the wrong way" is the informative mistake
+    alts = alternative_plans(state, 1, DISTRACTORS, [final], rng, split, (action["type"],), 100)
+    if len(alts) < DISTRACTORS:
+        alts += alternative_plans(state, 1, DISTRACTORS - len(alts), [final] + [p.final for p in alts], rng, split)
+    return ActionCase(
+        episode=episode, step=step, state=state, action=action, text=text, final=final,
+        frame=render(state, size), target=render(final, size),
+        distractors=[p.actions[0] for p in alts],
+        distractor_frames=np.stack([render(p.final, size) for p in alts]) if alts else None,
+    )
 
 
 def planning_cases(episodes: list[dict], size: int, depth: int, seed: int = 0, per_episode: int = PLANNING_CASES,
