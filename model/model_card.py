@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from model.manifest import GRAPH_NAMES, VARIANTS, Manifest
+from model.world.actions import ACTION_TYPES
 
 
 def _mb(n: float) -> str:
@@ -118,6 +119,8 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
                   f"`{run.get('command', 'python -m model.eval')}` on {machine} "
                   f"in {_hms(run.get('wall_time_s', 0))}. Full report: `eval/report.html`.", ""]
         lines += _aims_table(head)
+        lines += _freeform_table(head, scores.get("counts", {}))
+        lines += _drift_table(head)
         lines += ["", "Every headline score:", "", "| score | value |", "|---|---|"]
         for k, v in head.items():
             lines.append(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
@@ -192,10 +195,62 @@ def _aims_table(head: dict) -> list[str]:
     for label, key, target in AIMS:
         if key not in head:
             continue
-        def f(k):
-            return f"{head[k]:.3f}" if k in head else "-"
+        f = _cells(head)
         rows.append(f"| {label} | {target:.2f} | {f(key)} | {f('baseline_repeat_' + key)} | "
                     f"{f('baseline_no_window_' + key)} | {'yes' if head[key] >= target else '**no**'} |")
+    return rows
+
+
+def _cells(head: dict):
+    """key -> the score as a table cell (3 decimals), "-" where there is none."""
+    return lambda k: f"{head[k]:.3f}" if k in head else "-"
+
+
+FREEFORM_ROWS = [("right direction (agent actions)", "direction_accuracy"), ("agent fidelity", "agent_fidelity"),
+                 ("environment fidelity", "environment_fidelity"), ("all actions", "action_fidelity"),
+                 ("step-wise choice (4 options)", "stepwise_accuracy")]
+
+
+def _freeform_table(head: dict, counts: dict) -> list[str]:
+    """People's wording beside the grammar's on the same held-out cases (model/eval/episodes/freeform.jsonl)."""
+    if "freeform_agent_fidelity" not in head:
+        return []
+    n = counts.get("freeform_cases")
+    rows = ["", f"Free-form language: {f'{n} sentences' if n else 'sentences'} written by hand as people type "
+            "them (other words, questions, descriptions, typos, long ones; `model/eval/episodes/freeform.jsonl`), "
+            "on held-out scenes, beside the same cases worded by the training grammar:", "",
+            "| | people's wording | the grammar's wording | repeat last frame |", "|---|---|---|---|"]
+    f = _cells(head)
+    for label, key in FREEFORM_ROWS:
+        rows.append(f"| {label} | {f('freeform_' + key)} | {f('freeform_grammar_' + key)} | "
+                    f"{f('baseline_repeat_freeform_' + key)} |")
+    for t in ACTION_TYPES:
+        if f"freeform_success_{t}" in head:
+            rows.append(f"| {t} | {f('freeform_success_' + t)} | {f('freeform_grammar_success_' + t)} | - |")
+    return rows
+
+
+def _drift_table(head: dict) -> list[str]:
+    """Objects kept over long rollouts (consistency, identity) and with nothing typed (idle)."""
+    long = sorted(int(k.split("_")[1]) for k in head if k.startswith("identity_") and k.split("_")[1].isdigit())
+    idle = sorted(int(k.rsplit("_", 1)[1]) for k in head if k.startswith("idle_kept_"))
+    unchanged = [k for k in head if k.startswith("idle_unchanged_")]
+    if not long and not idle:
+        return []
+    rows = ["", "Drift: the scene's objects kept over long rollouts (consistency: colour, shape and place; identity: "
+            "colour and shape wherever they are) and with nothing typed (the idle action chunk after chunk, from "
+            "held-out scenes):", "", "| | this model | repeat last frame | no Swin-DPM window |", "|---|---|---|---|"]
+    f = _cells(head)
+    for H in long:
+        for what in ("consistency", "identity"):
+            rows.append(f"| {what} over {H} chunks | {f(f'{what}_{H}')} | {f(f'baseline_repeat_{what}_{H}')} | "
+                        f"{f(f'baseline_no_window_{what}_{H}')} |")
+    for k in unchanged:
+        C = k.rsplit("_", 1)[1]
+        rows.append(f"| idle: chunks unchanged, over {C} | {f(k)} | {f('baseline_repeat_' + k)} | - |")
+    for c in idle:
+        rows.append(f"| idle: objects kept / identity at chunk {c} | {f(f'idle_kept_{c}')} / "
+                    f"{f(f'idle_identity_{c}')} | {f(f'baseline_repeat_idle_kept_{c}')} | - |")
     return rows
 
 

@@ -8,9 +8,12 @@ Evaluation of GLP world models against the tabletop simulator's ground truth
 3. simulative reasoning: step-wise simulation and goal-directed planning (`reasoning`);
 
 for the bundle (the reference Causal Swin-DPM sampler) and two baselines
-(`samplers`: no window, repeat the last frame). `python -m model.eval` runs
-everything and writes scores.json and report.html (`run`, `report`);
-`python -m model.eval.make_episodes` writes the held-out episode file.
+(`samplers`: no window, repeat the last frame); beside them, people's wordings
+against the grammar's on the same cases (`freeform`, the hand-written
+episodes/freeform.jsonl) and the world left idle (`idle`).
+`python -m model.eval` runs everything (or `--only` some parts) and writes
+scores.json and report.html (`run`, `report`); `python -m
+model.eval.make_episodes` writes the held-out episode file.
 See README.md in this folder.
 """
 from model.eval.cases import ActionCase, Plan, PlanningCase, action_cases, planning_cases

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from model.eval.cases import ActionCase
 from model.eval.judge import judge_action
 from model.eval.samplers import MakeSampler, chunk_frames_uint8
-from model.world import AGENT_ACTIONS, ENVIRONMENT_ACTIONS, detect
+from model.world import ACTION_TYPES, AGENT_ACTIONS, ENVIRONMENT_ACTIONS, detect
 
 
 def first_chunks(make: MakeSampler, cases: list[ActionCase], seed: int, desc: str = "chunks") -> np.ndarray:
@@ -39,10 +39,11 @@ def score_fidelity(cases: list[ActionCase], frames: np.ndarray) -> dict:
     """
     {"summary": {...}, "cases": [per-case judgement]} for predicted last frames.
 
-    summary: agent / environment / overall success rates (over cases), per
-    type {n, success, kept}, and for agent actions the mean position error of
-    the named object (where found), the rate it was found at all, and the
-    direction accuracy (over cases that truly move at least MIN_MOTION).
+    summary: agent / environment / overall success rates (over cases; overall
+    includes wait cases, where success means the scene kept), per type {n,
+    success, kept}, and for agent actions the mean position error of the named
+    object (where found), the rate it was found at all, and the direction
+    accuracy (over cases that truly move at least MIN_MOTION).
     """
     records = []
     for case, frame in zip(cases, frames):
@@ -51,7 +52,7 @@ def score_fidelity(cases: list[ActionCase], frames: np.ndarray) -> dict:
     agent = [r for r in records if r["type"] in AGENT_ACTIONS]
     env = [r for r in records if r["type"] in ENVIRONMENT_ACTIONS]
     by_type = {}
-    for kind in AGENT_ACTIONS + ENVIRONMENT_ACTIONS:
+    for kind in ACTION_TYPES:  # wait too, where a case holds one (the free-form set does)
         rs = [r for r in records if r["type"] == kind]
         if rs:
             by_type[kind] = {"n": len(rs), "success": _mean(r["success"] for r in rs),

@@ -12,6 +12,9 @@ Per chunk (step) t:
 - Consistency: `judge.consistency` between the detector's readings of the
   chunk's last frame, generated and ground truth. The episode score weights
   step t by t + 1, so keeping the scene late counts more than early.
+- Identity: `judge.identity` on the same readings (colour and shape kept,
+  wherever the objects are; extra blobs count against), weighted the same
+  way: drift alone, with placement set aside.
 
 Smoothness, from dense optical flow (Farneback) between consecutive frames of
 the whole video (start frame included), on grayscale upscaled to FLOW_SIZE px
@@ -34,7 +37,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
-from model.eval.judge import consistency
+from model.eval.judge import consistency, identity
 from model.eval.samplers import MakeSampler, chunk_frames_uint8
 from model.world import detect, random_scene, render
 
@@ -64,19 +67,22 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def step_scores(pred: np.ndarray, gt: np.ndarray, F: int, gt_readings: list[dict] | None = None) -> dict:
-    """Per-chunk PSNR, SSIM and consistency; pred and gt (1 + n*F, H, W, 3) uint8."""
+    """Per-chunk PSNR, SSIM, consistency and identity; pred and gt (1 + n*F, H, W, 3) uint8."""
     n = (len(gt) - 1) // F
-    out = {"psnr": [], "ssim": [], "consistency": []}
+    out = {"psnr": [], "ssim": [], "consistency": [], "identity": []}
     for t in range(n):
         sl = slice(1 + t * F, 1 + (t + 1) * F)
         out["psnr"].append(psnr(pred[sl], gt[sl]))
         out["ssim"].append(float(np.mean([ssim(p, g) for p, g in zip(pred[sl], gt[sl])])))
         gt_reading = gt_readings[t] if gt_readings is not None else detect(gt[sl][-1])
-        out["consistency"].append(consistency(detect(pred[sl][-1]), gt_reading))
+        reading = detect(pred[sl][-1])
+        out["consistency"].append(consistency(reading, gt_reading))
+        out["identity"].append(identity(reading, gt_reading))
     return out
 
 
-def weighted_consistency(curve) -> float:
+def weighted_by_step(curve) -> float:
+    """Mean of a per-step curve with step t weighted by t + 1 (later steps count more)."""
     w = np.arange(1, len(curve) + 1, dtype=np.float64)
     return float(np.sum(w * np.asarray(curve)) / np.sum(w))
 
@@ -146,7 +152,7 @@ def evaluate_forecast(rollouts: dict[str, list[np.ndarray]], gt: list[np.ndarray
     """
     rollouts: name -> per-episode predicted videos; gt: per-episode ground truth.
     Names in `flow` also get smoothness (ground truth always does).
-    -> name -> {psnr, ssim, consistency (weighted), consistency_mean, *_curve, smoothness}
+    -> name -> {psnr, ssim, consistency and identity (weighted), their _mean, *_curve, smoothness}
     """
     gt_readings = [[detect(v[(t + 1) * F]) for t in range((len(v) - 1) // F)] for v in gt]
     out = {}
@@ -154,12 +160,13 @@ def evaluate_forecast(rollouts: dict[str, list[np.ndarray]], gt: list[np.ndarray
         per = [step_scores(p, g, F, r) for p, g, r in zip(tqdm(videos, desc=f"scores {name}", leave=False), gt,
                                                            gt_readings)]
         res = {}
-        for key in ("psnr", "ssim", "consistency"):
+        for key in ("psnr", "ssim", "consistency", "identity"):
             curve = curve_mean([p[key] for p in per])
             res[f"{key}_curve"] = curve
             res[key] = float(np.mean([x for p in per for x in p[key]]))
-        res["consistency_mean"] = res["consistency"]
-        res["consistency"] = weighted_consistency(res["consistency_curve"])
+        for key in ("consistency", "identity"):
+            res[f"{key}_mean"] = res[key]
+            res[key] = weighted_by_step(res[f"{key}_curve"])
         if name in flow:
             res.update(flow_summary(videos, F, desc=f"flow {name}"))
         out[name] = res

@@ -155,33 +155,65 @@ def _examples(data: dict, scores: dict, k: int = 6) -> str:
 
 
 def write_report(path: Path, scores: dict, data: dict) -> None:
+    """The report of the parts that ran (scores["parts"])."""
     import matplotlib
     matplotlib.use("Agg")
-    run, counts, fid, fc = scores["run"], scores["counts"], scores["fidelity"], scores["forecast"]
-    det, tol = scores["detector_on_ground_truth"], scores["tolerances"]
-    H, F = counts["horizon"], counts["chunk_frames"]
-    models = ("model", "no_window", "repeat")
+    run, counts = scores["run"], scores["counts"]
+    ran = scores.get("parts", [])
     parts = [f"<h1>World model evaluation: {html.escape(run['bundle_name'])} ({html.escape(run['variant'])})</h1>"]
     m = run["machine"]
-    parts.append(f"<p class=note>Bundle <code>{html.escape(run['bundle'])}</code>, episodes "
-                 f"<code>{html.escape(run['episodes'])}</code> ({counts['episodes']} episodes, "
-                 f"{counts['action_cases']} action cases, horizon {H} chunks of {F} frames at "
-                 f"{counts['frame_size']} px). "
-                 f"Seed {run['seed']}. {html.escape(m['cpu'])}, {m['cores']} cores; wall time "
-                 f"{run['wall_time_s']:.1f} s.<br>Command: <code>{html.escape(run['command'])}</code></p>")
+    what = []
+    if "episodes" in counts:
+        what.append(f"episodes <code>{html.escape(run['episodes'])}</code> ({counts['episodes']} episodes"
+                    + (f", {counts['action_cases']} action cases" if "action_cases" in counts else "")
+                    + (f", horizon {counts['horizon']} chunks" if "horizon" in counts else "") + ")")
+    if "freeform_cases" in counts:
+        what.append(f"free-form cases <code>{html.escape(run.get('freeform', ''))}</code> "
+                    f"({counts['freeform_cases']})")
+    if "idle_scenes" in counts:
+        what.append(f"idle run ({counts['idle_scenes']} scenes of {counts['idle_chunks']} chunks)")
+    parts.append(f"<p class=note>Bundle <code>{html.escape(run['bundle'])}</code>; parts: "
+                 f"{html.escape(', '.join(ran))}; {'; '.join(what)}. Chunks of {counts['chunk_frames']} frames at "
+                 f"{counts['frame_size']} px. Seed {run['seed']}. {html.escape(m['cpu'])}, {m['cores']} cores; "
+                 f"wall time {run['wall_time_s']:.1f} s.<br>Command: <code>{html.escape(run['command'])}</code></p>")
 
     parts.append("<h2>Headline scores</h2>")
     parts.append(_table(["score", "value"], [[k, v] for k, v in scores["manifest"]["scores"].items()]))
+    if "fidelity" in ran:
+        parts += _fidelity_section(scores, data)
+    if "forecast" in ran:
+        parts += _forecast_section(scores, data)
+    if "fidelity" in ran or "planning" in ran:
+        parts += _reasoning_section(scores)
+    if "freeform" in ran:
+        parts += _freeform_section(scores, data)
+    if "idle" in ran:
+        parts += _idle_section(scores, data)
 
-    parts.append("<h2>Detector on ground truth</h2>")
-    parts.append(f"<p>The judge of every score below: the fidelity scoring applied to the ground-truth frames of the "
-                 f"same cases. <b>Detector on ground truth: {_fmt(det['score'])}</b> "
-                 f"({det['n'] - len(det['failures'])}/{det['n']} cases judged correct and scene kept).</p>")
+    parts.append("<h2>Run</h2>")
+    parts.append(_table(["component", "seconds"], [[k, v] for k, v in scores["timings_s"].items()]))
+    parts.append(_table(["count", "value"], [[k, html.escape(str(v))] for k, v in counts.items()]))
+    parts.append(_table(["tolerance (table widths)", "value"], [[k, v] for k, v in scores["tolerances"].items()]))
+
+    doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>eval: {html.escape(run['bundle_name'])}"
+           f"</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+    Path(path).write_text(doc, encoding="utf-8")
+
+
+def _detector_table(det: dict, what: str) -> list[str]:
+    out = [f"<p>The judge of every score below: the fidelity scoring applied to the ground-truth frames of the "
+           f"same {what}. <b>Detector on ground truth: {_fmt(det['score'])}</b> "
+           f"({det['n'] - len(det['failures'])}/{det['n']} cases judged correct and scene kept).</p>"]
     if det["failures"]:
-        parts.append(_table(["case (episode/step)", "type", "success", "kept", "text"],
-                            [[f"{r['episode']}/{r['step']}", r["type"], r["success"], r["kept"],
-                              html.escape(r["text"])] for r in det["failures"]]))
+        out.append(_table(["case (episode/step)", "type", "success", "kept", "text"],
+                          [[f"{r['episode']}/{r['step']}", r["type"], r["success"], r["kept"],
+                            html.escape(r["text"])] for r in det["failures"]]))
+    return out
 
+
+def _fidelity_section(scores: dict, data: dict) -> list[str]:
+    fid, tol, models = scores["fidelity"], scores["tolerances"], ("model", "no_window", "repeat")
+    parts = ["<h2>Detector on ground truth</h2>"] + _detector_table(scores["detector_on_ground_truth"], "cases")
     parts.append("<h2>1. Action simulation fidelity</h2>")
     parts.append(f"<p class=note>Start from a ground-truth frame, queue the action, generate chunk 0, read its last "
                  f"frame with the detector. Agent actions: the named object within {tol['POSITION_TOL']} table "
@@ -201,17 +233,25 @@ def write_report(path: Path, scores: dict, data: dict) -> None:
     groups = {t: {NAMES[n]: fid[n]["by_type"][t]["success"] for n in models} for t in types}
     parts.append(_bars(groups, "success rate", {NAMES[n]: COLOURS[n] for n in models}))
     parts.append("<h3>Examples</h3>" + _examples(data, scores))
+    return parts
 
-    parts.append(f"<h2>2. Long-horizon forecast ({H} chunks)</h2>")
-    rows = [[NAMES[n], fc[n]["psnr"], fc[n]["ssim"], fc[n]["consistency"], fc[n]["consistency_mean"]] for n in models]
+
+def _forecast_section(scores: dict, data: dict) -> list[str]:
+    fc, tol, counts = scores["forecast"], scores["tolerances"], scores["counts"]
+    H, F, models = counts["horizon"], counts["chunk_frames"], ("model", "no_window", "repeat")
+    parts = [f"<h2>2. Long-horizon forecast ({H} chunks)</h2>"]
+    rows = [[NAMES[n], fc[n]["psnr"], fc[n]["ssim"], fc[n]["consistency"], fc[n]["consistency_mean"],
+             fc[n]["identity"], fc[n]["identity_mean"]] for n in models]
     parts.append(_table(["", "PSNR (dB)", "SSIM", "consistency (weighted, step t weight t+1)",
-                         "consistency (unweighted)"], rows))
+                         "consistency (unweighted)", "identity (weighted)", "identity (unweighted)"], rows))
     parts.append(f"<p class=note>PSNR per chunk over its {F} frames, capped at 100 dB; SSIM per frame (RGB, data "
                  f"range 255) averaged over the chunk; consistency per chunk on the last frame: ground-truth objects "
                  f"matched by colour and shape within {tol['CONSISTENCY_TOL']} / (ground-truth objects + unmatched "
-                 f"detections).</p>")
+                 f"detections); identity: the same with positions set aside (colour and shape kept wherever the "
+                 f"object is), so it measures drift alone. Repeating the start frame keeps identity unless objects "
+                 f"are added or removed.</p>")
     parts.append(_curves(fc, "psnr", "PSNR (dB)") + _curves(fc, "ssim", "SSIM")
-                 + _curves(fc, "consistency", "consistency"))
+                 + _curves(fc, "consistency", "consistency") + _curves(fc, "identity", "identity"))
     parts.append("<h3>Transition smoothness (dense optical flow)</h3>")
     parts.append("<p class=note>Farneback flow on grayscale frames upscaled to 128 px; speed = mean flow magnitude, "
                  "acceleration = mean magnitude of the difference of consecutive flows (pixels per frame at 128 px). "
@@ -228,34 +268,116 @@ def write_report(path: Path, scores: dict, data: dict) -> None:
                          "paper (within)", "released (within)", "mean speed", "mean accel"], rows))
     parts.append(_flow_plot(fc, F))
     parts.append("<h3>Rollout</h3>" + _filmstrip(data))
+    return parts
 
-    parts.append("<h2>3. Simulative reasoning and planning</h2>")
-    sw = scores["stepwise"]
-    parts.append(_table(["step-wise simulation", "accuracy", "cases", "chance"],
-                        [[NAMES[n], sw[n]["accuracy"], sw[n]["n"], sw[n]["chance"]] for n in models]))
-    parts.append("<p class=note>The model's generated chunk (from section 1) picks, by pixel MSE of its last frame, "
-                 "among the true outcome and 3 distractors (other valid actions from the same state, same type "
-                 "where possible, outcomes differing by more than "
-                 f"{tol['DISTINCT_TOL']}).</p>")
-    pl = scores["planning"]["by_depth"]
-    rows = [[f"{d} action{'s' if int(d) > 1 else ''}", v["n"], v["model"], v["model_detector"], v["random"],
-             v["oracle"], v["relative"]] for d, v in pl.items()]
-    parts.append(_table(["goal after", "cases", "model (MSE)", "model (detector)", "random candidate",
-                         "simulator (oracle)", "model / oracle"], rows))
-    parts.append(f"<p class=note>{counts['planning_candidates']} candidate plans, the hidden one among them, outcomes "
-                 f"pairwise different; the model simulates each on a fork and the closest prediction to the goal "
-                 f"image is executed in the simulator; success when the resulting state matches the goal within "
-                 f"{tol['MATCH_TOL']}.</p>")
-    if pl:
-        parts.append(_bars({f"depth {d}": {"model (MSE)": v["model"], "model (detector)": v["model_detector"],
-                                           "random": v["random"], "oracle": v["oracle"]} for d, v in pl.items()},
-                           "success rate"))
 
-    parts.append("<h2>Run</h2>")
-    parts.append(_table(["component", "seconds"], [[k, v] for k, v in scores["timings_s"].items()]))
-    parts.append(_table(["count", "value"], [[k, html.escape(str(v))] for k, v in counts.items()]))
-    parts.append(_table(["tolerance (table widths)", "value"], [[k, v] for k, v in tol.items()]))
+def _reasoning_section(scores: dict) -> list[str]:
+    tol, models = scores["tolerances"], ("model", "no_window", "repeat")
+    parts = ["<h2>3. Simulative reasoning and planning</h2>"]
+    if "stepwise" in scores:
+        sw = scores["stepwise"]
+        parts.append(_table(["step-wise simulation", "accuracy", "cases", "chance"],
+                            [[NAMES[n], sw[n]["accuracy"], sw[n]["n"], sw[n]["chance"]] for n in models]))
+        parts.append("<p class=note>The model's generated chunk (from section 1) picks, by pixel MSE of its last "
+                     "frame, among the true outcome and 3 distractors (other valid actions from the same state, same "
+                     f"type where possible, outcomes differing by more than {tol['DISTINCT_TOL']}).</p>")
+    if "planning" in scores:
+        pl = scores["planning"]["by_depth"]
+        rows = [[f"{d} action{'s' if int(d) > 1 else ''}", v["n"], v["model"], v["model_detector"], v["random"],
+                 v["oracle"], v["relative"]] for d, v in pl.items()]
+        parts.append(_table(["goal after", "cases", "model (MSE)", "model (detector)", "random candidate",
+                             "simulator (oracle)", "model / oracle"], rows))
+        parts.append(f"<p class=note>{scores['counts']['planning_candidates']} candidate plans, the hidden one among "
+                     f"them, outcomes pairwise different; the model simulates each on a fork and the closest "
+                     f"prediction to the goal image is executed in the simulator; success when the resulting state "
+                     f"matches the goal within {tol['MATCH_TOL']}.</p>")
+        if pl:
+            parts.append(_bars({f"depth {d}": {"model (MSE)": v["model"], "model (detector)": v["model_detector"],
+                                               "random": v["random"], "oracle": v["oracle"]} for d, v in pl.items()},
+                               "success rate"))
+    return parts
 
-    doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>eval: {html.escape(run['bundle_name'])}"
-           f"</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-    Path(path).write_text(doc, encoding="utf-8")
+
+WORDING_NAMES = {"freeform": "people's wording (free-form)", "grammar": "the grammar's wording (same cases)"}
+
+
+def _freeform_section(scores: dict, data: dict) -> list[str]:
+    ff = scores["freeform"]
+    free, gram = ff["wordings"]["freeform"], ff["wordings"]["grammar"]
+    cols = [("model", free["model"]), ("model", gram["model"]), ("repeat", free["repeat"])]
+    head = ["", f"model: {WORDING_NAMES['freeform']}", f"model: {WORDING_NAMES['grammar']}", NAMES["repeat"]]
+    parts = [f"<h2>4. Free-form language ({ff['n']} cases)</h2>",
+             "<p class=note>Sentences written by hand as people type them (other words for colours, shapes, "
+             "directions and places, questions, descriptions, typos, long ones; see model/eval/README.md), each on a "
+             "held-out scene, scored like section 1 from the ground-truth frame; beside them the same cases "
+             "(scene, action, distractors, noise seed) worded by the training grammar. The difference is what the "
+             "model loses to wording it was not taught. Repeating the last frame reads no text.</p>"]
+    parts += _detector_table(ff["detector_on_ground_truth"], "free-form cases")
+    rows = [[label] + [c[key] if key != "stepwise" else c["stepwise"]["accuracy"] for _, c in cols]
+            for label, key in (("right direction", "agent_direction_accuracy"), ("agent fidelity", "agent"),
+                               ("environment fidelity", "environment"), ("all actions", "overall"),
+                               ("step-wise choice (4 options)", "stepwise"),
+                               ("agent position error", "agent_position_error"))]
+    parts.append(_table(head, rows))
+    types = list(free["model"]["by_type"])
+    rows = [[t, free["model"]["by_type"][t]["n"]] + [c["by_type"][t]["success"] for _, c in cols] for t in types]
+    parts.append(_table(["type", "cases"] + head[1:], rows))
+    parts.append(_bars({t: {WORDING_NAMES["freeform"]: free["model"]["by_type"][t]["success"],
+                            WORDING_NAMES["grammar"]: gram["model"]["by_type"][t]["success"]} for t in types},
+                       "success rate", {WORDING_NAMES["freeform"]: "tab:blue", WORDING_NAMES["grammar"]: "tab:green"}))
+    rows = [[tag, v["n"], v["freeform"], v["grammar"]] for tag, v in ff["by_tag"].items()]
+    parts.append("<h3>By tag (model, all actions)</h3>" + _table(["tag", "cases", "free-form", "grammar"], rows))
+    parts.append("<h3>Examples</h3>" + _freeform_examples(data["freeform"], ff))
+    return parts
+
+
+def _freeform_examples(d: dict, ff: dict, k: int = 8) -> str:
+    """A few free-form cases where the wordings disagree first, then others: start, truth, both predictions."""
+    recs = ff["cases"]
+    differ = [r["index"] for r in recs if r["freeform_success"] != r["grammar_success"]]
+    rest = [r["index"] for r in recs if r["freeform_success"] == r["grammar_success"]]
+    pick = (differ[:: max(1, len(differ) // k)][:k] + rest[:: max(1, len(rest) // k)])[:k]
+    size = d["cases"][0].frame.shape[0]
+    scale = max(1, 96 // size)
+    rows = []
+    for i in sorted(pick):
+        c, r = d["cases"][i], recs[i]
+        cells = [_image(c.frame, scale), _image(c.target, scale)] + [
+            _image(d["frames"][w]["model"][i], scale) + f"<br>{'success' if r[f'{w}_success'] else 'fail'}"
+            for w in ("freeform", "grammar")]
+        rows.append(f"<tr><td>{html.escape(r['text'])}<br><span class=note>grammar: {html.escape(r['grammar_text'])}"
+                    f"<br>{html.escape(str(c.action))}<br>{html.escape(', '.join(r['tags']))}</span></td>"
+                    + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("case", "start", "ground truth", "model: free-form", "model: grammar"))
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _idle_section(scores: dict, data: dict) -> list[str]:
+    idle = scores["idle"]
+    n, C = idle["model"]["scenes"], idle["model"]["chunks"]
+    ks = list(idle["model"]["kept_at"])
+    parts = [f"<h2>5. Idle: {n} held-out scenes, {C} chunks with nothing typed</h2>",
+             "<p class=note>The sampler with an empty queue conditions every chunk on the bundle's idle action; the "
+             "world should hold still. Unchanged: the share of chunks whose last frame shows the start scene (same "
+             "lighting, every object within KEEP_TOL with its colour and shape, nothing else). Kept: consistency "
+             "with the start state at chunk k (colour, shape and place); identity: colour and shape wherever the "
+             "objects are. Means over scenes.</p>"]
+    rows = [[NAMES[name], idle[name]["unchanged"]] + [idle[name]["kept_at"][k] for k in ks]
+            + [idle[name]["identity_at"][k] for k in ks] for name in ("model", "repeat")]
+    parts.append(_table(["", f"unchanged (share of {C} chunks)"] + [f"kept @{k}" for k in ks]
+                        + [f"identity @{k}" for k in ks], rows))
+    parts.append(_curves({name: {f"{key}_curve": idle[name][f"{key}_curve"] for key in ("kept", "identity")}
+                          for name in ("model", "repeat")}, "kept", "kept (consistency)", ("model", "repeat"))
+                 + _curves({name: {"identity_curve": idle[name]["identity_curve"]} for name in ("model", "repeat")},
+                           "identity", "identity", ("model", "repeat"))
+                 + _curves({name: {"unchanged_curve": idle[name]["unchanged_curve"]} for name in ("model", "repeat")},
+                           "unchanged", "share of scenes unchanged", ("model", "repeat")))
+    frames = data.get("idle", {}).get("model", {}).get(0, {})
+    if frames:
+        shown = sorted(frames)
+        size = frames[shown[0]].shape[0]
+        strip = np.concatenate([np.pad(frames[k], ((0, 0), (0, 2), (0, 0)), constant_values=255) for k in shown], 1)
+        parts.append(f"<p>Scene 0: the start frame, then the model's last frame of chunks "
+                     f"{', '.join(map(str, shown[1:]))}:</p>"
+                     + _image(strip, max(1, 128 // size)))
+    return parts

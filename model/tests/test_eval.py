@@ -10,6 +10,8 @@ from model.eval import cases as C
 from model.eval import judge
 from model.eval.fidelity import detector_check, first_chunks, score_fidelity
 from model.eval.forecast import boundary_masks, evaluate_forecast, flow_series, rollout_frames, smoothness
+from model.eval.freeform import evaluate_freeform, freeform_cases, grammar_twins, read_freeform
+from model.eval.idle import idle_states, points, score_idle
 from model.eval.make_episodes import make_episodes
 from model.eval.reasoning import plan, stepwise
 from model.eval.samplers import NoWindowSampler, RepeatLastFrame
@@ -53,12 +55,25 @@ class SimulatorSampler:
 
 
 @pytest.fixture(scope="module")
-def world():
-    """Two short held-out episodes at 64 px, their cases, and a simulator that knows them all."""
+def freeform_lines():
+    """Every 12th free-form line: all action types, a few of each voice."""
+    return read_freeform()[::12]
+
+
+@pytest.fixture(scope="module")
+def world(freeform_lines):
+    """Two short held-out episodes at 64 px, their cases, and a simulator that knows them all
+    (and the free-form cases, their grammar twins and the idle run's start scenes)."""
     episodes = [C.sized(e, SIZE, F) for e in make_episodes(2, 10)]
     cases = C.action_cases(episodes, SIZE, agent_cases=3)
     plans = C.planning_cases(episodes, SIZE, 1, per_episode=2) + C.planning_cases(episodes, SIZE, 2, per_episode=1)
+    free = freeform_cases(freeform_lines, SIZE)
     states, actions = {}, {}
+    for c in free + grammar_twins(free):
+        states[c.frame.tobytes()] = c.state
+        actions[(c.state, c.text)] = c.action
+    for s in idle_states(2):
+        states[render(s, SIZE).tobytes()] = s
     for e in episodes:
         for s, step in zip(C.boundary_states(e), e["steps"]):
             states[render(s, SIZE).tobytes()] = s
@@ -179,6 +194,7 @@ def test_oracle_world_model_scores_perfectly(world):
     gt = [rollout(e)[0] for e in short]
     fc = evaluate_forecast({"oracle": videos}, gt, F)["oracle"]
     assert fc["psnr"] == 100.0 and fc["ssim"] == pytest.approx(1.0) and fc["consistency"] == 1.0
+    assert fc["identity"] == 1.0 and fc["identity_curve"] == [1.0] * 4
 
     p = plan(oracle, plans, seed=0)["by_depth"]
     for depth in (1, 2):
@@ -198,6 +214,60 @@ def test_repeat_last_frame_fails_moves(world):
               )) > judge.POSITION_TOL]
     assert moving and not any(r["success"] for _, r in moving)
     assert s["summary"]["agent"] < 0.5 and s["summary"]["agent_direction_accuracy"] == 0.0
+
+
+def test_oracle_scores_perfectly_on_freeform_and_its_grammar_twins(world, freeform_lines):
+    _, _, _, oracle = world
+    repeat = lambda seed: RepeatLastFrame(F)  # noqa: E731
+    ff, data = evaluate_freeform({"model": oracle, "repeat": repeat}, freeform_lines, SIZE)
+    assert ff["n"] == len(freeform_lines) and ff["detector_on_ground_truth"]["score"] == 1.0
+    assert set(ff["wordings"]["freeform"]) == {"model", "repeat"} and set(ff["wordings"]["grammar"]) == {"model"}
+    for wording in ("freeform", "grammar"):
+        s = ff["wordings"][wording]["model"]
+        assert s["agent"] == s["environment"] == s["overall"] == 1.0
+        assert s["agent_direction_accuracy"] == 1.0 and s["stepwise"]["accuracy"] == 1.0
+        assert {t: v["success"] for t, v in s["by_type"].items()} == {t: 1.0 for t in s["by_type"]}
+        assert set(s["by_type"]) == {line["action"]["type"] for line in freeform_lines}  # wait included
+    assert ff["wordings"]["freeform"]["repeat"]["agent"] < 0.5  # reads no text, moves nothing
+    assert all(v["freeform"] == v["grammar"] == 1.0 for v in ff["by_tag"].values())
+    assert all(r["text"] != r["grammar_text"] for r in ff["cases"])
+    assert data["frames"]["grammar"]["model"].shape == (len(freeform_lines), SIZE, SIZE, 3)
+
+
+def test_idle_run_oracle_holds_still_and_drift_is_caught(world):
+    _, _, _, oracle = world
+    states = idle_states(2)
+    still, frames = score_idle(oracle, states, SIZE, chunks=20)
+    assert still["unchanged"] == 1.0 and still["unchanged_curve"] == [1.0] * 20
+    assert list(still["kept_at"]) == points(20) == [16, 20]
+    assert all(v == 1.0 for v in still["kept_at"].values()) and all(v == 1.0 for v in still["identity_at"].values())
+    assert set(frames[0]) == {0, 16, 20} and np.array_equal(frames[0][0], render(states[0], SIZE))
+
+    class Drifting:
+        """Holds still for 5 chunks, then draws the first object with another shape, in its place."""
+        def __init__(self):
+            self.t = 0
+
+        def start(self, frame):
+            self.state = oracle(0).start(frame).state
+            first = self.state.objects[0]
+            self.drifted = self.state.with_object(first.colour, shape="ball" if first.shape != "ball" else "cube")
+            return self
+
+        def run_chunks(self, n):
+            out = []
+            for _ in range(n):
+                self.t += 1
+                s = self.state if self.t <= 5 else self.drifted
+                frame = render(s, SIZE).astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+                out.append(FinishedChunk(self.t, "wait", np.repeat(frame, F, axis=0)))
+            return out
+
+    drift, _ = score_idle(lambda seed: Drifting(), states, SIZE, chunks=20)
+    assert drift["unchanged"] == pytest.approx(5 / 20)
+    n0 = [len(s.objects) for s in states]
+    assert drift["kept_at"][16] == pytest.approx(np.mean([(n - 1) / (n + 1) for n in n0]))
+    assert drift["identity_at"][16] == pytest.approx(np.mean([(n - 1) / (n + 1) for n in n0]))
 
 
 def test_smoothness_of_still_and_moving_videos():
@@ -251,18 +321,62 @@ def test_cli_end_to_end(tiny_bundle, tmp_path):
     bundle, _ = tiny_bundle
     out = tmp_path / "eval"
     assert main(["--bundle", str(bundle), "--out", str(out), "--limit", "2", "--horizon", "3", "--threads", "1",
-                 "--agent-cases", "2", "--planning-cases", "1", "--candidates", "4"]) == 0
+                 "--agent-cases", "2", "--planning-cases", "1", "--candidates", "4", "--freeform-limit", "9",
+                 "--idle-scenes", "1", "--idle-chunks", "3"]) == 0
     scores = json.loads((out / "scores.json").read_text())
     block = Eval.model_validate(scores["manifest"])  # what model.export --eval records
     assert block.episodes == "heldout.jsonl" and block.report == "report.html"
     for key in ("detector_on_ground_truth", "environment_fidelity", "stepwise_accuracy", "consistency_3", "psnr",
                 "ssim", "smoothness_paper", "smoothness_released", "planning_success", "planning_oracle",
-                "planning_random", "baseline_repeat_psnr", "baseline_no_window_psnr"):
+                "planning_random", "baseline_repeat_psnr", "baseline_no_window_psnr", "identity_3",
+                "baseline_repeat_identity_3", "baseline_no_window_identity_3", "freeform_agent_fidelity",
+                "freeform_grammar_agent_fidelity", "freeform_direction_accuracy", "freeform_grammar_stepwise_accuracy",
+                "freeform_success_move", "freeform_grammar_success_move", "baseline_repeat_freeform_agent_fidelity",
+                "freeform_detector_on_ground_truth", "idle_unchanged_3", "idle_kept_3", "idle_identity_3",
+                "baseline_repeat_idle_unchanged_3"):
         assert key in block.scores, key
+    assert block.scores["baseline_repeat_idle_unchanged_3"] == 1.0  # repeating the start frame holds still
     assert scores["counts"]["horizon"] == 3 and scores["counts"]["episodes"] == 2
     assert scores["run"]["bundle_name"] == "tiny" and scores["run"]["machine"]["cores"] >= 1
     assert set(scores["timings_s"]) >= {"fidelity_model", "forecast_model", "planning_model", "report"}
     assert len(scores["forecast"]["model"]["psnr_curve"]) == 3
     page = (out / "report.html").read_text()
     assert "Detector on ground truth" in page and page.count("data:image/png;base64,") >= 6
+    assert "4. Free-form language" in page and "5. Idle" in page
     assert "<script" not in page and "http" not in page.split("<body>")[1]  # self-contained
+    assert scores["counts"]["freeform_cases"] == 9 and scores["counts"]["idle_chunks"] == 3
+
+    # the model card sets the free-form scores beside the grammar's, and the drift scores beside the baselines
+    from model.manifest import load_manifest
+    from model.model_card import model_card
+    card, h = model_card(load_manifest(bundle / "manifest.json"), {}, scores=scores), block.scores
+    assert (f"| agent fidelity | {h['freeform_agent_fidelity']:.3f} | {h['freeform_grammar_agent_fidelity']:.3f} | "
+            f"{h['baseline_repeat_freeform_agent_fidelity']:.3f} |") in card
+    assert f"| move | {h['freeform_success_move']:.3f} | {h['freeform_grammar_success_move']:.3f} | - |" in card
+    assert (f"| identity over 3 chunks | {h['identity_3']:.3f} | {h['baseline_repeat_identity_3']:.3f} | "
+            f"{h['baseline_no_window_identity_3']:.3f} |") in card
+    assert f"| idle: chunks unchanged, over 3 | {h['idle_unchanged_3']:.3f} | 1.000 | - |" in card
+
+
+def test_cli_runs_parts_alone(tiny_bundle, tmp_path):
+    from model.eval.run import main, parse_parts
+    bundle, _ = tiny_bundle
+    out = tmp_path / "eval"
+    assert main(["--bundle", str(bundle), "--out", str(out), "--threads", "1", "--only", "idle,freeform",
+                 "--freeform-limit", "3", "--idle-scenes", "1", "--idle-chunks", "2"]) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["parts"] == ["freeform", "idle"]
+    assert not {"fidelity", "forecast", "planning", "stepwise"} & set(scores)
+    names = set(scores["manifest"]["scores"])
+    assert {"freeform_agent_fidelity", "idle_unchanged_2"} <= names
+    assert not any(k.startswith(("agent_", "psnr", "consistency_", "planning_")) for k in names)
+    assert set(scores["timings_s"]) >= {"freeform", "idle_model", "idle_repeat", "report"}
+    page = (out / "report.html").read_text()
+    assert "4. Free-form language" in page and "1. Action simulation fidelity" not in page
+
+    assert parse_parts(None) == ("fidelity", "forecast", "planning", "freeform", "idle")
+    assert parse_parts("idle, fidelity") == ("fidelity", "idle")
+    with pytest.raises(ValueError, match="unknown part"):
+        parse_parts("fidelity,drift")
+    with pytest.raises(SystemExit):
+        main(["--bundle", str(bundle), "--out", str(out), "--only", "nothing"])
