@@ -33,6 +33,8 @@ export class Renderer {
   shown = 0;
   /** The chunk of the newest frame drawn from the queue since the last `clear()` (-1: none). */
   lastDrawnChunk = -1;
+  /** The live frame: the newest drawn from the queue, or given to `showStill` (a scrubbed frame is not live). */
+  private live: { rgba: Uint8ClampedArray; offset: number } | null = null;
 
   constructor(
     readonly canvas: HTMLCanvasElement,
@@ -47,7 +49,18 @@ export class Renderer {
     this.ctx = ctx;
   }
 
-  /** Draw one RGBA frame now (a start scene, a scrubbed frame). */
+  /** Draw one RGBA frame now, as the live frame until the queue draws another (a start scene, a session's newest frame). */
+  showStill(rgba: Uint8ClampedArray, offset = 0): void {
+    this.draw(rgba, offset);
+    this.live = { rgba, offset };
+  }
+
+  /** Draw the live frame again (back from a scrubbed one: a player holding still draws nothing new). */
+  redraw(): void {
+    if (this.live) this.draw(this.live.rgba, this.live.offset);
+  }
+
+  /** Draw one RGBA frame now, not as the live frame (a scrubbed frame). */
   draw(rgba: Uint8ClampedArray, offset = 0): void {
     const n = this.width * this.height * 4;
     const img = new ImageData(rgba.slice(offset, offset + n), this.width, this.height);
@@ -103,7 +116,7 @@ export class Renderer {
         // (more than a period late) start it again: never burst to catch up.
         if (now - this.nextAt > period) this.nextAt = now;
         const { chunk, frame } = this.queue.shift()!;
-        this.draw(chunk.rgba, frame * this.width * this.height * 4);
+        this.showStill(chunk.rgba, frame * this.width * this.height * 4);
         this.shown++;
         this.lastDrawnChunk = chunk.index;
         this.onFrame?.({ chunk: chunk.index, frame, action: chunk.action, at: now });
@@ -130,6 +143,7 @@ export class Renderer {
   clear(): void {
     this.queue = [];
     this.lastDrawnChunk = -1;
+    this.live = null;
     this.wake(true);
   }
 }

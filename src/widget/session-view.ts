@@ -82,7 +82,7 @@ export class SessionView {
     this.player.setSession(s);
     const last = s.history.at(-1);
     this.lastShown = last?.index ?? -1; // what was finished before is not waited for
-    this.renderer.draw(last ? lastFrame(last) : s.startImage.rgba);
+    this.renderer.showStill(last ? lastFrame(last) : s.startImage.rgba);
   }
 
   /** Back to the start scene with the same seed: queued actions are dropped, and so are their latencies. */
