@@ -9,7 +9,8 @@
  * drawn from (seed, chunk), so the same seed and actions replay the same
  * rollout, and a fork draws what its parent would have.
  *
- * Events: `queued` (an action was queued or pinned), `action` (a phase took an
+ * Events: `queued` (an action was queued or pinned: `{chunk, text}`, and for a
+ * queued one its receipt's other fields), `action` (a phase took an
  * action: `{chunk, action, id}`), `chunk` (a chunk was finished: the FinishedChunk),
  * `reset`.
  */
@@ -266,8 +267,9 @@ export class Session extends EventTarget {
   /** Pin an action to a chunk (replaying a log or a shared link). Sends a `queued` event. */
   actAt(chunk: number, input: string): void {
     if (chunk < this.state.nextPhase) throw new RangeError(`chunk ${chunk} is already enqueued`);
-    this.scripted.set(chunk, normalizeAction(input).text);
-    this.dispatchEvent(new CustomEvent('queued', { detail: { chunk } }));
+    const { text } = normalizeAction(input);
+    this.scripted.set(chunk, text);
+    this.dispatchEvent(new CustomEvent('queued', { detail: { chunk, text } }));
   }
 
   /** Run one phase; resolves with the chunk it finished (null in phase 0). Steps run one at a time. */
