@@ -26,7 +26,7 @@ ACTIONS = (
      "examples": ["push the red block left", "slide the blue ball up a little", "move the green one down and to the right"]},
     {"kind": "move_to",
      "description": "Move a named object to a named place on the table.",
-     "examples": ["move the yellow cube to the top left corner", "put the purple ball in the middle",
+     "examples": ["move the yellow cube to the top left corner", "slide the purple ball to the middle",
                   "bring the orange triangle to the right edge"]},
     {"kind": "move_next_to",
      "description": "Move a named object beside another one: left of, right of, above or below it.",

@@ -157,10 +157,11 @@ class Branch {
   ) {
     this.card = document.createElement('div');
     this.card.className = 'branch';
-    this.card.innerHTML = `<canvas></canvas><div class="branch-bar"><span class="label"></span>
+    this.card.innerHTML = `<canvas></canvas>
+      <span class="held" hidden title="Nothing changes in this world until someone acts: no frames are made">holding still</span>
+      <div class="branch-bar"><span class="label"></span>
       <input class="timeline" type="range" min="0" max="0" value="0" aria-label="timeline" />
-      <span class="chunk-label"></span><span class="held" hidden title="Nothing changes in this world until someone acts: no frames are made">holding still</span>
-      <button class="fork" type="button">Fork here</button>
+      <span class="chunk-label"></span><button class="fork" type="button">Fork here</button>
       <button class="close" type="button" aria-label="close branch">×</button></div>`;
     this.card.querySelector('.label')!.textContent = label;
     const canvas = this.card.querySelector('canvas')!;
