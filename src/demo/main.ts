@@ -354,8 +354,11 @@ class Demo {
     const holding = this.active.player.holding;
     if (holding !== stats.holding) stats.heldAt = holding ? performance.now() : null;
     stats.holding = holding;
-    if (holding) els.readout.textContent = `holding still at chunk ${this.active.lastShown}: nothing changes until you act${latencyReadout()}`;
-    else if (this.active.player.playing && els.readout.textContent?.startsWith('holding still')) els.readout.textContent = `resuming after chunk ${this.active.lastShown}…`;
+    const at = this.active.lastShown;
+    if (holding) els.readout.textContent = `holding still at chunk ${at}: nothing changes until you act${latencyReadout()}`;
+    else if (els.readout.textContent?.startsWith('holding still')) {
+      els.readout.textContent = this.active.player.playing ? `resuming after chunk ${at}…` : `paused at chunk ${at}`;
+    }
   }
 
   /** The Play button says what it will do for the active branch. */

@@ -10,9 +10,10 @@
  *
  * The bound: the idle chunks made ahead of the screen are taken back, so the
  * action conditions the chunk right after the one on screen. It waits for the
- * phase in flight (cancelled, but a worker call cannot be stopped), then two
- * phases make its chunk, while the display shows the rest of the chunk on
- * screen: it is on screen within the longer of three phases (measured: each
+ * phase in flight if any (cancelled, but a worker call cannot be stopped; a
+ * page holding still has none), then two phases make its chunk, while the
+ * display shows the rest of the chunk on screen (none, holding still): it is
+ * on screen within the longer of three phases (measured: each
  * phase's wall time) and showing one chunk (F frames at the bundle's fps),
  * plus two frame periods for the animation frames that draw it.
  */
