@@ -40,6 +40,7 @@ from model.quantize import matmul_nbits
 from model.testvectors import add_index_fields, rollout_psnr, write_test_vectors
 from model.text_encoder import QUANTIZED_NAME, TOKENIZER_FILES, ActionEncoder, export_text_encoder
 from model.world import random_scene, render
+from model.world.guide import world_manifest
 
 QUANT_BITS = {"q8": 8, "q4": 4}
 MAX_QUANT_SIZE_RATIO = 0.8  # a q8/q4 graph ships only if at most this share of its fp32 size
@@ -77,7 +78,7 @@ def build_manifest(cfg: GLPConfig, out: Path, graph_files: dict, text_dir: Path,
     data["actionEncoder"] |= {"path": text_dir.relative_to(out).as_posix(), "dtype": "q8", "idleAction": IDLE_ACTION,
                               "files": te_files}
     data |= {"format": FORMAT, "formatVersion": FORMAT_VERSION, "description": description, "graphs": graphs,
-             "scenes": scenes}
+             "scenes": scenes, "world": world_manifest(cfg.window_chunks)}  # every config's world is the tabletop
     if eval_scores:
         data["eval"] = eval_scores
     if test_vectors:

@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Literal, Optional, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from model.config import GLPConfig
@@ -161,6 +161,32 @@ class TestVectors(Strict):
     file: str = Field(pattern=RELATIVE_PATH)
 
 
+class GuideAction(Strict):
+    kind: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    examples: list[str] = Field(min_length=1)
+
+
+class GuideWords(Strict):
+    label: str = Field(min_length=1)
+    words: list[str] = Field(min_length=1)
+
+
+class Guide(Strict):
+    """What a person can ask of the world: the kinds of actions it was trained on, and its words."""
+    actions: list[GuideAction] = Field(min_length=1)
+    vocabulary: list[GuideWords]
+
+
+class World(Strict):
+    """How the world behaves, for the runtime and the people acting in it (model/world/guide.py)."""
+    # Nothing changes when nobody acts: the runtime stops generating once the chunk on screen has settled.
+    still_when_idle: StrictBool
+    # Idle chunks in a row, the one on screen the last, after which its frame is the world at rest.
+    settle_chunks: int = Field(ge=1)
+    guide: Optional[Guide] = None
+
+
 class Manifest(Strict):
     format: Literal["world-canvas-bundle"]
     format_version: Literal[1]
@@ -176,6 +202,7 @@ class Manifest(Strict):
     scenes: list[Scene] = Field(min_length=1)
     eval: Optional[Eval] = None
     test_vectors: Optional[TestVectors] = None
+    world: Optional[World] = None
 
 
 # ---------------------------------------------------------------------------

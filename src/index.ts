@@ -4,10 +4,10 @@
 export { World, pickBackend, type WorldOptions, type PickedBackend } from './runtime/world';
 export { Session, lastFrame, type ActionReceipt, type FinishedChunk, type SessionState, type ActionLogEntry } from './runtime/session';
 export { Player } from './runtime/player';
-export { WorldCanvasElement, type WorldCanvasEventMap, type WorldCanvasErrorType, type WorldCanvasErrorDetail, type WorldCanvasReadyDetail, type WorldCanvasFrameDetail, type WorldCanvasSnapshot } from './widget/element';
+export { WorldCanvasElement, type WorldCanvasEventMap, type WorldCanvasErrorType, type WorldCanvasErrorDetail, type WorldCanvasReadyDetail, type WorldCanvasFrameDetail, type WorldCanvasActionDetail, type WorldCanvasShownDetail, type WorldCanvasHoldDetail, type WorldCanvasSnapshot } from './widget/element';
 export { Renderer, type ShownFrame } from './render/renderer';
 export { detectCapabilities, type Capabilities } from './runtime/capabilities';
-export { normalizeAction, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS } from './runtime/actions';
+export { normalizeAction, cutNotice, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, type ActionCut } from './runtime/actions';
 export { prepareImage, type PreparedImage } from './runtime/images';
 export {
   WorldCanvasError,
@@ -26,6 +26,7 @@ export {
   parseManifest,
   ManifestError,
   type Manifest,
+  type WorldGuide,
   type ManifestIssue,
   FORMAT_VERSION,
 } from './contract/manifest';

@@ -10,6 +10,7 @@
 import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenizer, Tensor, env as hf } from '@huggingface/transformers';
 import * as Comlink from 'comlink';
 
+import { cutAtWordPieces } from '../src/runtime/actions';
 import { GraphWorker } from './graph-worker';
 import { f32, readF32, release } from './ort-backend';
 import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WorkerGraph } from './protocol';
@@ -23,7 +24,8 @@ const MODEL_ID = 'text-encoder';
 export class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> implements ConditioningApi {
   private tokenizer!: PreTrainedTokenizer;
   private textModel!: PreTrainedModel;
-  private textCache = new Map<string, TextEncoding>();
+  /** Encodings by text, finished or under way: an action encoded when typed is not encoded again by its phase. */
+  private textCache = new Map<string, Promise<TextEncoding>>();
 
   constructor() {
     super('conditioning');
@@ -59,8 +61,18 @@ export class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> imple
   }
 
   async encodeText(text: string): Promise<TextEncoding> {
-    const cached = this.textCache.get(text);
-    if (cached) return structuredCloneEncoding(cached);
+    let encoding = this.textCache.get(text);
+    if (!encoding) {
+      if (this.textCache.size > 512) this.textCache.clear();
+      const p = this.encode(text);
+      this.textCache.set(text, p);
+      p.catch(() => this.textCache.get(text) === p && this.textCache.delete(text)); // a failure is not kept
+      encoding = p;
+    }
+    return structuredCloneEncoding(await encoding);
+  }
+
+  private async encode(text: string): Promise<TextEncoding> {
     const L = this.manifest.actionEncoder.maxTokens;
     // Truncate as the Python tokenizer does: keep [CLS] and the first words, end with [SEP].
     // (transformers.js's own truncation cuts the [SEP] off.)
@@ -81,10 +93,9 @@ export class Conditioning extends GraphWorker<WorkerGraph<'conditioning'>> imple
     });
     const states = new Float32Array(out.last_hidden_state.data as Float32Array);
     const mask = Float32Array.from(maskArr, (v) => Number(v));
-    const result: TextEncoding = { text, states, mask, tokens, truncated: tokens > L };
-    if (this.textCache.size > 512) this.textCache.clear();
-    this.textCache.set(text, result);
-    return structuredCloneEncoding(result);
+    // The words left out, for the page to show: [CLS] and [SEP] take two of the L tokens.
+    const cut = tokens > L ? cutAtWordPieces(text, L - 2, (s) => this.tokenizer.encode(s).length - 2) : null;
+    return { text, states, mask, tokens, truncated: tokens > L, cut };
   }
 
   async turn(req: TurnRequest): Promise<TurnResult> {

@@ -7,6 +7,7 @@
  * calls and returns CPU copies only at chunk boundaries.
  */
 import type { GraphName, Manifest, Variant } from '../src/contract/manifest';
+import type { ActionCut } from '../src/runtime/actions';
 
 export type Backend = 'webgpu' | 'wasm';
 
@@ -64,6 +65,8 @@ export interface TextEncoding {
   tokens: number;
   /** The text had more tokens than the encoder reads: the tail was cut. */
   truncated: boolean;
+  /** Where it was cut (the words read and those left out), when it was. */
+  cut: ActionCut | null;
 }
 
 export interface TurnRequest {

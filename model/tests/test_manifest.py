@@ -37,6 +37,13 @@ def test_base_manifest_is_valid():
     assert json.loads(dump_manifest(m)) == BASE  # and round-trips byte-for-byte as JSON
 
 
+def test_world_block_is_optional():
+    """A bundle made before the world block validates: its world keeps generating when nobody acts."""
+    assert Manifest.model_validate(BASE).world.still_when_idle is True
+    older = apply_case({"remove": ["world"]})
+    assert Manifest.model_validate(older).world is None
+
+
 @pytest.mark.parametrize("case", [c for c in CASES["cases"] if "python" in c["checkedBy"]], ids=lambda c: c["name"])
 def test_bad_manifest_names_the_field(case):
     with pytest.raises(ValidationError) as info:
@@ -56,7 +63,11 @@ def test_cli_reports_fields(tmp_path, capsys):
 
 def test_exported_manifest_loads(tiny_bundle):
     out, _ = tiny_bundle
-    assert load_manifest(out / "manifest.json").name == "tiny"
+    m = load_manifest(out / "manifest.json")
+    assert m.name == "tiny"
+    # the tiny configuration's world is the tabletop: still when nobody acts, with its guide
+    from model.world.guide import world_manifest
+    assert m.model_dump(by_alias=True, exclude_none=True)["world"] == world_manifest(m.diffusion.window)
 
 
 def test_variant_fallback_is_the_runtimes():

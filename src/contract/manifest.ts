@@ -58,6 +58,32 @@ export const GraphSchema = z.strictObject({
   variants: VariantsSchema,
 });
 
+/** What a person can ask of the world: the kinds of actions it was trained on, and its words. */
+export const GuideSchema = z.strictObject({
+  actions: z
+    .array(
+      z.strictObject({
+        kind: z.string().min(1),
+        /** One line: what the action does. */
+        description: z.string().min(1),
+        /** Sentences the world was trained on, as a person would type them. */
+        examples: z.array(z.string()).min(1),
+      }),
+    )
+    .min(1),
+  /** The words a person needs (colours, shapes, places, ...), by group. */
+  vocabulary: z.array(z.strictObject({ label: z.string().min(1), words: z.array(z.string()).min(1) })),
+});
+
+/** How the world behaves, for the runtime and for the people acting in it (written from model/world/guide.py). */
+export const WorldSchema = z.strictObject({
+  /** Nothing changes when nobody acts: the runtime stops generating once the chunk on screen has settled. */
+  stillWhenIdle: z.boolean(),
+  /** Idle chunks in a row, the one on screen the last, after which its frame is the world at rest. */
+  settleChunks: int(1),
+  guide: GuideSchema.optional(),
+});
+
 export const ManifestSchema = z.strictObject({
   format: z.literal(FORMAT),
   formatVersion: z.literal(FORMAT_VERSION),
@@ -125,12 +151,15 @@ export const ManifestSchema = z.strictObject({
     })
     .optional(),
   testVectors: z.strictObject({ file: z.string().regex(RELATIVE_PATH) }).optional(),
+  /** Absent in bundles made before it: such a world keeps generating when nobody acts. */
+  world: WorldSchema.optional(),
 });
 
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type FileRef = z.infer<typeof FileRefSchema>;
 export type TensorSpec = z.infer<typeof TensorSpecSchema>;
 export type GraphSpec = z.infer<typeof GraphSchema>;
+export type WorldGuide = z.infer<typeof GuideSchema>;
 
 /** One problem with a manifest, at a JSON path such as `graphs.decoder.inputs[3].shape`. */
 export interface ManifestIssue {

@@ -1,16 +1,20 @@
 /**
  * The demo page: load a bundle, pick a scene (or drop an image) and a seed,
  * type actions, fork branches and scrub their timelines, plan by simulation,
- * share a rollout as a link, record it as WebM.
+ * share a rollout as a link, record it as WebM. It says what the world
+ * understands (the bundle's guide), which words of an action the encoder
+ * leaves out, and when a still world holds its frame until someone acts.
  *
  * URL parameters: `bundle` (folder URL, default the shipped tabletop model),
  * `backend` (auto | webgpu | wasm), `variant` (auto | fp32 | fp16), and a
  * shared rollout's `scene`, `seed`, `actions`.
  */
 import { type FinishedChunk, type LoadProgress, type Player, Renderer, type Session, type ShownFrame, World, lastFrame, prepareImage } from '../index';
+import { type ActionCut, cutNotice } from '../runtime/actions';
 import type { PlanCandidate, PlanGoal } from '../runtime/session';
 import { MAX_WASM_THREADS, parseThreads } from '../runtime/capabilities';
 import { registerServiceWorker } from '../sw/register';
+import { guideContent } from '../widget/guide-view';
 import { type ChunkShown, SessionView } from '../widget/session-view';
 import { recordWebM } from './record';
 import { decodeShare, encodeShare } from './share';
@@ -29,6 +33,8 @@ const els = {
   form: $<HTMLFormElement>('action-form'),
   action: $<HTMLInputElement>('action'),
   status: $<HTMLParagraphElement>('action-status'),
+  guide: $<HTMLDetailsElement>('guide'),
+  guideBody: $<HTMLDivElement>('guide-body'),
   object: $<HTMLSelectElement>('object'),
   scene: $<HTMLSelectElement>('scene'),
   image: $<HTMLInputElement>('image'),
@@ -67,6 +73,10 @@ const stats = {
   lastLatencyMs: null as number | null,
   /** Actions whose first frame is on screen: chunk, text and latency. */
   shown: [] as { chunk: number; text: string; latencyMs: number | null }[],
+  /** The active branch holds its frame still (a still world, settled): nothing is generated. */
+  holding: false,
+  /** performance.now() when the active branch began holding still (null while it generates). */
+  heldAt: null as number | null,
   errors: [] as string[],
   branches: 0,
 };
@@ -117,7 +127,14 @@ function showProgress(p: LoadProgress): void {
 function setStatus(text: string, error = false): void {
   els.status.textContent = text;
   els.status.classList.toggle('error', error);
+  els.status.classList.remove('warning');
   if (error) stats.errors.push(text);
+}
+
+/** Something the user should know about what they did (not an error: it went ahead). */
+function setWarning(text: string): void {
+  setStatus(text);
+  els.status.classList.add('warning');
 }
 
 function describeError(e: unknown): string {
@@ -140,7 +157,9 @@ class Branch {
   ) {
     this.card = document.createElement('div');
     this.card.className = 'branch';
-    this.card.innerHTML = `<canvas></canvas><div class="branch-bar"><span class="label"></span>
+    this.card.innerHTML = `<canvas></canvas>
+      <span class="held" hidden title="Nothing changes in this world until someone acts: no frames are made">holding still</span>
+      <div class="branch-bar"><span class="label"></span>
       <input class="timeline" type="range" min="0" max="0" value="0" aria-label="timeline" />
       <span class="chunk-label"></span><button class="fork" type="button">Fork here</button>
       <button class="close" type="button" aria-label="close branch">×</button></div>`;
@@ -158,6 +177,7 @@ class Branch {
       if (this.demo.active === this) stats.phaseMs = this.player.phaseMs.slice(-32);
     };
     this.view.onFrame = (f, shown) => this.frameShown(f, shown);
+    this.player.onHold = (holding) => this.holdChanged(holding);
     session.addEventListener('chunk', this.onChunk);
     canvas.addEventListener('click', () => demo.activate(this));
     this.timeline.addEventListener('input', () => this.scrub());
@@ -218,7 +238,7 @@ class Branch {
     if (!h.length) return;
     if (this.demo.active !== this) this.demo.activate(this); // the branch being scrubbed is the one the controls act on
     if (i >= h.length - 1) {
-      this.player.play();
+      this.goLive();
       this.demo.syncPlayButton();
       return;
     }
@@ -229,10 +249,24 @@ class Branch {
     this.card.querySelector('.chunk-label')!.textContent = `chunk ${c.index}: ${c.action}`;
   }
 
+  /** Back from a scrubbed chunk: the live frame again (a branch holding still draws no new one), playing. */
+  goLive(): void {
+    this.timeline.value = this.timeline.max;
+    this.renderer.redraw();
+    this.updateTimeline();
+    this.player.play();
+  }
+
   /** The chunk the timeline points at (the newest when live). */
   get selectedChunk(): FinishedChunk | undefined {
     const h = this.session.history;
     return h[Math.min(Number(this.timeline.value), h.length - 1)];
+  }
+
+  /** A still world settled (or resumes): the card and, for the active branch, the readout say so. */
+  private holdChanged(holding: boolean): void {
+    this.card.querySelector<HTMLElement>('.held')!.hidden = !holding;
+    if (this.demo.active === this) this.demo.showHold();
   }
 
   /** A frame is on screen: count it; at a chunk's first frame, its action is shown. */
@@ -260,9 +294,7 @@ class Branch {
     stats.fps = fps;
     stats.madeFps = this.madeRate.rate(f.at);
     stats.buffered = this.renderer.buffered;
-    els.readout.textContent = `made ${stats.madeFps.toFixed(1)} fps · shown ${fps.toFixed(1)} fps · chunk ${f.chunk}${
-      stats.lastLatencyMs !== null ? ` · action→screen ${Math.round(stats.lastLatencyMs)} ms` : ''
-    }`;
+    els.readout.textContent = `made ${stats.madeFps.toFixed(1)} fps · shown ${fps.toFixed(1)} fps · chunk ${f.chunk}${latencyReadout()}`;
   }
 
   dispose(): void {
@@ -272,11 +304,18 @@ class Branch {
   }
 }
 
+/** The last action's time to the screen, for the readout. */
+function latencyReadout(): string {
+  return stats.lastLatencyMs !== null ? ` · action→screen ${Math.round(stats.lastLatencyMs)} ms` : '';
+}
+
 class Demo {
   readonly branches: Branch[] = [];
   active!: Branch;
   /** Bumped by every start: plans and results of an older start are stale. */
   generation = 0;
+  /** Where the action encoder cut an action, by its text (the same text is cut the same way on every branch). */
+  private readonly cuts = new Map<string, ActionCut>();
 
   constructor(readonly world: World) {}
 
@@ -307,6 +346,19 @@ class Demo {
     for (const x of this.branches) x.card.toggleAttribute('data-active', x === b);
     this.syncPlayButton();
     this.renderHistory();
+    this.showHold();
+  }
+
+  /** The readout while the active branch holds still: no frame rates (nothing is made or shown), and why. */
+  showHold(): void {
+    const holding = this.active.player.holding;
+    if (holding !== stats.holding) stats.heldAt = holding ? performance.now() : null;
+    stats.holding = holding;
+    const at = this.active.lastShown;
+    if (holding) els.readout.textContent = `holding still at chunk ${at}: nothing changes until you act${latencyReadout()}`;
+    else if (els.readout.textContent?.startsWith('holding still')) {
+      els.readout.textContent = this.active.player.playing ? `resuming after chunk ${at}…` : `paused at chunk ${at}`;
+    }
   }
 
   /** The Play button says what it will do for the active branch. */
@@ -338,9 +390,18 @@ class Demo {
 
   act(text: string): void {
     try {
-      const r = this.active.view.act(text);
-      setStatus(r.truncated ? `Action cut to ${r.text.length} characters (the end was dropped).` : `Queued for chunk ${r.chunk}.`);
+      const view = this.active.view;
+      const r = view.act(text);
+      const queued = r.truncated ? `Action cut to ${r.text.length} characters (the end was dropped).` : `Queued for chunk ${r.chunk}.`;
+      setStatus(queued);
       this.renderHistory();
+      // Which words the action encoder leaves out is known once the text is encoded (milliseconds).
+      void view.cutOf(r).then((cut) => {
+        if (!cut) return;
+        this.cuts.set(r.text, cut);
+        if (els.status.textContent === queued) setWarning(`Queued for chunk ${r.chunk}. ${cutNotice(cut)}`);
+        this.renderHistory();
+      });
     } catch (e) {
       setStatus(describeError(e), true);
     }
@@ -359,6 +420,15 @@ class Demo {
       ...items.map((i) => {
         const li = document.createElement('li');
         li.textContent = i.text; // text, never markup
+        const cut = this.cuts.get(i.text);
+        if (cut) {
+          // The words the encoder left out, struck through: the entry still reads as typed.
+          const dropped = document.createElement('del');
+          dropped.className = 'dropped';
+          dropped.textContent = cut.dropped;
+          dropped.title = cutNotice(cut);
+          li.replaceChildren(cut.kept ? `${cut.kept} ` : '', dropped);
+        }
         li.dataset.chunk = String(i.chunk);
         li.title = `chunk ${i.chunk}`;
         if (i.pending) li.className = 'pending';
@@ -384,6 +454,19 @@ function showBackend(world: World, restarted = false): void {
   els.backend.title = i.backend === 'webgpu' ? i.adapter : `${i.adapter}, ${threads}`;
   els.notice.hidden = !world.notices.length;
   els.notice.textContent = world.notices.join(' · ');
+}
+
+/** What the world understands (the bundle's guide), beside the action box; an example goes into it when clicked. */
+function showGuide(world: World): void {
+  const guide = world.manifest.world?.guide;
+  els.guide.hidden = !guide;
+  if (!guide) return;
+  els.guideBody.replaceChildren(
+    guideContent(document, guide, (text) => {
+      els.action.value = text;
+      els.action.focus();
+    }),
+  );
 }
 
 /** The scene picker, with a shared link's scene and seed; the link's actions to replay (none if its scene is not in this bundle). */
@@ -463,10 +546,7 @@ function wireScenes(demo: Demo, controls: SceneControls): void {
   els.play.addEventListener('click', () => {
     const b = demo.active;
     if (b.player.playing) b.player.pause();
-    else {
-      b.timeline.value = b.timeline.max; // resuming a scrubbed branch goes back to live
-      b.player.play();
-    }
+    else b.goLive(); // resuming a scrubbed branch goes back to live
     demo.syncPlayButton();
   });
   els.reset.addEventListener('click', () => {
@@ -651,6 +731,7 @@ async function main(): Promise<void> {
   els.progress.hidden = true;
   showBackend(world);
   world.onRestart(() => showBackend(world, true));
+  showGuide(world);
 
   // 2.
   const replay = sceneFromLink(world);

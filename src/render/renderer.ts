@@ -4,7 +4,8 @@
  * Frames are RGBA bytes from the rendering worker, put straight into the
  * canvas with putImageData (a 2D canvas: a WebGPU canvas context would tie
  * the display to a device that can be lost). The canvas has the model's
- * resolution; CSS scales it.
+ * resolution; CSS scales it. With no frame waiting it asks for no animation
+ * frames: a still canvas costs nothing.
  */
 import type { FinishedChunk } from '../runtime/session';
 
@@ -20,6 +21,8 @@ export class Renderer {
   private readonly ctx: CanvasRenderingContext2D;
   private queue: { chunk: FinishedChunk; frame: number }[] = [];
   private playing = false;
+  /** An animation frame is requested (while playing and frames wait). */
+  private ticking = false;
   private raf = 0;
   private nextAt = 0;
   /** Generators waiting for room: each wakes when fewer than `below` frames wait (or playback stops). */
@@ -28,6 +31,10 @@ export class Renderer {
   onFrame: ((f: ShownFrame) => void) | null = null;
   /** Frames drawn so far. */
   shown = 0;
+  /** The chunk of the newest frame drawn from the queue since the last `clear()` (-1: none). */
+  lastDrawnChunk = -1;
+  /** The live frame: the newest drawn from the queue, or given to `showStill` (a scrubbed frame is not live). */
+  private live: { rgba: Uint8ClampedArray; offset: number } | null = null;
 
   constructor(
     readonly canvas: HTMLCanvasElement,
@@ -42,7 +49,18 @@ export class Renderer {
     this.ctx = ctx;
   }
 
-  /** Draw one RGBA frame now (a start scene, a scrubbed frame). */
+  /** Draw one RGBA frame now, as the live frame until the queue draws another (a start scene, a session's newest frame). */
+  showStill(rgba: Uint8ClampedArray, offset = 0): void {
+    this.draw(rgba, offset);
+    this.live = { rgba, offset };
+  }
+
+  /** Draw the live frame again (back from a scrubbed one: a player holding still draws nothing new). */
+  redraw(): void {
+    if (this.live) this.draw(this.live.rgba, this.live.offset);
+  }
+
+  /** Draw one RGBA frame now, not as the live frame (a scrubbed frame). */
   draw(rgba: Uint8ClampedArray, offset = 0): void {
     const n = this.width * this.height * 4;
     const img = new ImageData(rgba.slice(offset, offset + n), this.width, this.height);
@@ -51,6 +69,7 @@ export class Renderer {
 
   push(chunk: FinishedChunk): void {
     for (let f = 0; f < chunk.frameCount; f++) this.queue.push({ chunk, frame: f });
+    this.tick();
   }
 
   /** Frames waiting to be shown. */
@@ -81,7 +100,15 @@ export class Renderer {
     if (this.playing) return;
     this.playing = true;
     this.nextAt = performance.now();
-    const tick = (now: number) => {
+    this.tick();
+  }
+
+  /** Ask for animation frames while playing and frames wait; each draws the next frame when it is due. */
+  private tick(): void {
+    if (this.ticking || !this.playing || !this.queue.length) return;
+    this.ticking = true;
+    this.raf = requestAnimationFrame((now) => {
+      this.ticking = false;
       if (!this.playing) return;
       if (this.queue.length && now >= this.nextAt) {
         const period = 1000 / this.fps;
@@ -89,19 +116,20 @@ export class Renderer {
         // (more than a period late) start it again: never burst to catch up.
         if (now - this.nextAt > period) this.nextAt = now;
         const { chunk, frame } = this.queue.shift()!;
-        this.draw(chunk.rgba, frame * this.width * this.height * 4);
+        this.showStill(chunk.rgba, frame * this.width * this.height * 4);
         this.shown++;
+        this.lastDrawnChunk = chunk.index;
         this.onFrame?.({ chunk: chunk.index, frame, action: chunk.action, at: now });
         this.nextAt += period;
         this.wake();
       }
-      this.raf = requestAnimationFrame(tick);
-    };
-    this.raf = requestAnimationFrame(tick);
+      this.tick();
+    });
   }
 
   pause(): void {
     this.playing = false;
+    this.ticking = false;
     cancelAnimationFrame(this.raf);
     this.wake(true);
   }
@@ -114,6 +142,8 @@ export class Renderer {
 
   clear(): void {
     this.queue = [];
+    this.lastDrawnChunk = -1;
+    this.live = null;
     this.wake(true);
   }
 }

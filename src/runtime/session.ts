@@ -8,10 +8,15 @@
  * forked, replayed, or resumed on a fresh GPU device after a loss. Noise is
  * drawn from (seed, chunk), so the same seed and actions replay the same
  * rollout, and a fork draws what its parent would have.
+ *
+ * Events: `queued` (an action was queued or pinned: `{chunk, text}`, and for a
+ * queued one its receipt's other fields), `action` (a phase took an
+ * action: `{chunk, action, id}`), `chunk` (a chunk was finished: the FinishedChunk),
+ * `reset`.
  */
 import type { ChunkConditioning, WindowState } from '../../workers/protocol';
 import { elementCount, expectedGraphIO } from '../contract/manifest';
-import { ActionQueue, normalizeAction } from './actions';
+import { type ActionCut, ActionQueue, normalizeAction } from './actions';
 import { SerialQueue } from './async';
 import { CancelledError } from './errors';
 import { tile } from './images';
@@ -175,7 +180,10 @@ export class Session extends EventTarget {
     return this.stepsInFlight > 0;
   }
 
-  /** Queue an action: it conditions the next chunk enqueued after those already waiting. */
+  /**
+   * Queue an action: it conditions the next chunk enqueued after those already waiting. Sends a
+   * `queued` event (a player holding a still frame wakes on it).
+   */
   act(input: string): ActionReceipt {
     const { text, truncated } = normalizeAction(input);
     const item = this.queue.push(text);
@@ -185,8 +193,45 @@ export class Session extends EventTarget {
     for (let left = this.queue.length; left > 0; ) if (!this.scripted.has(++chunk)) left--;
     const receipt = { id: item.id, text, truncated, chunk };
     // Encode now, so the phase that takes it does not wait for the text encoder.
-    void this.world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(text)).catch(() => {});
+    void this.readAction(text).catch(() => {});
+    this.dispatchEvent(new CustomEvent('queued', { detail: receipt }));
     return receipt;
+  }
+
+  /**
+   * How the action encoder reads an action (as `act` would queue it): null when it reads all of it,
+   * else its budget of word pieces and the words at the end it leaves out. Encodes the text, once:
+   * the phase that takes the action reuses the encoding.
+   */
+  async readAction(input: string): Promise<ActionCut | null> {
+    const { text } = normalizeAction(input);
+    return (await this.world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(text))).cut;
+  }
+
+  /**
+   * Whether generation may stop with chunk `shown` on screen, holding its frame: only in a world that
+   * holds still when nobody acts (`manifest.world.stillWhenIdle`), when no action waits (queued, pinned
+   * or in a phase), chunk `shown` and the `settleChunks - 1` before it were idle ones, and every chunk
+   * made after it is an idle one nobody typed. Then more chunks would only draw the same still scene
+   * again, each from the model's own drawings (a model that drifts melts it). An action resumes from
+   * the boundary after `shown` (`takeBackIdle`), as it would on a running page.
+   *
+   * Settled is more than "idle": an action's motion ends within its own chunk, but the window denoises
+   * each chunk beside the one before it, so the first idle chunk after an action was drawn beside that
+   * action's chunk while it was still noisy. `settleChunks` (the window's two chunks, for the tabletop)
+   * covers it.
+   */
+  isSettled(shown: number): boolean {
+    const world = this.world.manifest.world;
+    if (!world?.stillWhenIdle || this.queue.length || this.scripted.size) return false;
+    const idle = this.world.manifest.actionEncoder.idleAction;
+    const first = shown - world.settleChunks + 1;
+    if (first < 0 || shown > this.lastFinished) return false;
+    if (this.taken && (this.taken.text !== idle || this.taken.id !== null)) return false;
+    const entries = this.log.filter((e) => e.chunk >= first);
+    // (A log entry per chunk from `first` on; a "wait" someone typed counts once it is on screen.)
+    if (entries.length !== this.state.nextPhase - first) return false;
+    return entries.every((e) => e.action === idle && (e.id === null || e.chunk <= shown));
   }
 
   /**
@@ -219,10 +264,12 @@ export class Session extends EventTarget {
     return true;
   }
 
-  /** Pin an action to a chunk (replaying a log or a shared link). */
+  /** Pin an action to a chunk (replaying a log or a shared link). Sends a `queued` event. */
   actAt(chunk: number, input: string): void {
     if (chunk < this.state.nextPhase) throw new RangeError(`chunk ${chunk} is already enqueued`);
-    this.scripted.set(chunk, normalizeAction(input).text);
+    const { text } = normalizeAction(input);
+    this.scripted.set(chunk, text);
+    this.dispatchEvent(new CustomEvent('queued', { detail: { chunk, text } }));
   }
 
   /** Run one phase; resolves with the chunk it finished (null in phase 0). Steps run one at a time. */
@@ -425,7 +472,10 @@ export class Session extends EventTarget {
     return { chunk: await branch.runUntil(r.chunk), branch };
   }
 
-  /** Back to the start scene with the same seed; queued actions are dropped, a running step is cancelled. */
+  /**
+   * Back to the start scene with the same seed; queued actions are dropped, a running step is
+   * cancelled. Sends a `reset` event.
+   */
   reset(): void {
     this.generation++;
     this.queue.clear();
@@ -435,6 +485,7 @@ export class Session extends EventTarget {
     this.snapshots.clear();
     this.state = this.initial;
     this.keepSnapshot(this.initial);
+    this.dispatchEvent(new CustomEvent('reset'));
   }
 
   /** Everything needed to replay this rollout elsewhere (a share link). */

@@ -10,9 +10,13 @@
  * (space separated), `loading` (lazy | eager).
  *
  * Events (CustomEvent; see WorldCanvasEventMap in events.ts for each `detail`): `progress`,
- * `ready`, `frame` (a frame is on screen), `action` (queued), `shown` (the
- * action's first frame is on screen), `error`. Attribute changes never throw: a
+ * `ready`, `frame` (a frame is on screen), `action` (queued; with the words the action
+ * encoder leaves out, if any), `shown` (the action's first frame is on screen), `hold`
+ * (the world holds still, or resumes), `error`. Attribute changes never throw: a
  * failure becomes an `error` event and a message in the element.
+ *
+ * With `controls`, a collapsed panel under them says what the world understands (the
+ * bundle's guide, `manifest.world.guide`; also the `guide` property).
  *
  * Elements with the same bundle and backend share one World (see
  * shared-worlds.ts); the World loads when its first element becomes visible
@@ -20,21 +24,26 @@
  */
 import type { Backend, EngineInfo } from '../../workers/protocol';
 import type { LoadProgress } from '../loader/bundle';
+import type { WorldGuide } from '../contract/manifest';
+import { cutNotice } from '../runtime/actions';
 import { MAX_WASM_THREADS, parseThreads } from '../runtime/capabilities';
 import { ActionError, CancelledError, WorldCanvasError } from '../runtime/errors';
 import type { Player } from '../runtime/player';
 import type { ActionReceipt, Session } from '../runtime/session';
 import type { World } from '../runtime/world';
 import type { WorldCanvasErrorType, WorldCanvasEventMap, WorldCanvasListener as On } from './events';
+import { guideContent } from './guide-view';
 import { SessionView } from './session-view';
 import { type WorldLease, leaseWorld, liveWorldCount } from './shared-worlds';
 import { shadowContent, shadowStyles } from './template';
 
 export type {
+  WorldCanvasActionDetail,
   WorldCanvasErrorDetail,
   WorldCanvasErrorType,
   WorldCanvasEventMap,
   WorldCanvasFrameDetail,
+  WorldCanvasHoldDetail,
   WorldCanvasReadyDetail,
   WorldCanvasShownDetail,
 } from './events';
@@ -47,6 +56,12 @@ export interface WorldCanvasSnapshot {
 }
 
 const BACKENDS = ['auto', 'webgpu', 'wasm'] as const;
+
+/** What the status line says: news, a warning (the part `warning`) or an error (the part `error`). */
+type StatusKind = 'news' | 'warning' | 'error';
+
+/** Added to the status line while the world holds still. */
+const HOLDING_NOTE = 'Holding still until the next action.';
 
 // Defined on any page; importing the module where there is no DOM (a server render, Node) does not throw.
 const HTMLElementBase = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement;
@@ -101,7 +116,11 @@ export class WorldCanvasElement extends HTMLElementBase {
     play: HTMLButtonElement;
     reset: HTMLButtonElement;
     status: HTMLParagraphElement;
+    guide: HTMLDetailsElement;
+    guideBody: HTMLDivElement;
   };
+  /** The status line: its message, and whether the holding note follows it. */
+  private status: { text: string; kind: StatusKind; holding: boolean } = { text: '', kind: 'news', holding: false };
   private lease: WorldLease | null = null;
   private worldRef: World | null = null;
   /** The session on screen, its renderer and player (once loaded). */
@@ -137,6 +156,8 @@ export class WorldCanvasElement extends HTMLElementBase {
       play: q<HTMLButtonElement>('play'),
       reset: q<HTMLButtonElement>('reset'),
       status: q<HTMLParagraphElement>('status'),
+      guide: q<HTMLDetailsElement>('guide'),
+      guideBody: root.querySelector<HTMLDivElement>('.guide')!,
     };
     this.els.controls.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -250,9 +271,23 @@ export class WorldCanvasElement extends HTMLElementBase {
     return this.worldRef?.info ?? null;
   }
 
-  /** Whether frames are being generated and shown. */
+  /** Whether frames are being generated and shown (also while holding still). */
   get playing(): boolean {
     return this.player?.playing ?? false;
+  }
+
+  /**
+   * Playing, and holding the frame on screen still: the bundle says its world changes only when
+   * someone acts, the chunk on screen has settled, and nothing is generated until an action comes
+   * (a `hold` event says when this starts and stops).
+   */
+  get holding(): boolean {
+    return this.player?.holding ?? false;
+  }
+
+  /** What the world understands (the bundle's `manifest.world.guide`): kinds of actions with examples, and its words. Null before loading, or when the bundle has none. */
+  get guide(): WorldGuide | null {
+    return this.worldRef?.manifest.world?.guide ?? null;
   }
 
   /**
@@ -285,9 +320,15 @@ export class WorldCanvasElement extends HTMLElementBase {
   act(text: string): ActionReceipt {
     try {
       if (!this.view) throw new ActionError('The world is not loaded yet: wait for the element\'s `ready` promise or `ready` event.');
-      const r = this.view.act(text);
+      const view = this.view;
+      const r = view.act(text);
       this.showStatus(r.truncated ? `Action cut to ${r.text.length} characters; queued for chunk ${r.chunk}.` : `Queued for chunk ${r.chunk}: ${r.text}`);
-      this.dispatch('action', r);
+      // The words the action encoder leaves out are known once the text is encoded (milliseconds).
+      const token = this.token;
+      void view.cutOf(r).then((cut) => {
+        if (cut && token === this.token && view === this.view) this.showStatus(`Queued for chunk ${r.chunk}. ${cutNotice(cut)}`, 'warning');
+        this.dispatch('action', { ...r, cut });
+      });
       return r;
     } catch (e) {
       this.fail('action', e);
@@ -378,6 +419,7 @@ export class WorldCanvasElement extends HTMLElementBase {
         break;
       case 'controls':
         this.els.controls.hidden = value === null;
+        this.els.guide.hidden = value === null || !this.guide;
         break;
       case 'loading':
         if (value === 'eager' && this.isConnected && !this.visible) this.becameVisible();
@@ -497,7 +539,13 @@ export class WorldCanvasElement extends HTMLElementBase {
     view.onFrame = (f, shown) => {
       this.dispatch('frame', { chunk: f.chunk, frame: f.frame, action: f.action });
       // The chunk's first frame is on screen: the action that conditioned it, if it was typed here, is shown.
-      if (shown?.acted) this.dispatch('shown', { ...shown.acted.receipt, chunk: shown.chunk, latencyMs: shown.acted.latencyMs });
+      if (shown?.acted) this.dispatch('shown', { ...shown.acted.receipt, chunk: shown.chunk, latencyMs: shown.acted.latencyMs, cut: shown.acted.cut });
+    };
+    view.player.onHold = (holding) => {
+      if (token !== this.token) return;
+      this.status.holding = holding;
+      this.renderStatus();
+      this.dispatch('hold', { holding, chunk: view.lastShown });
     };
     view.player.onError = (e) => {
       if (token !== this.token) return;
@@ -505,10 +553,20 @@ export class WorldCanvasElement extends HTMLElementBase {
       this.fail('runtime', e);
     };
     this.view = view;
+    const guide = world.manifest.world?.guide;
+    if (guide) {
+      this.els.guideBody.replaceChildren(
+        guideContent(document, guide, (example) => {
+          this.els.input.value = example;
+          this.els.input.focus();
+        }),
+      );
+    }
+    this.els.guide.hidden = !guide || !this.controls;
     // 4.
     this.els.progress.hidden = true;
     const info = world.info;
-    this.showStatus(world.notices.join(' · '));
+    this.showStatus(world.notices.join(' · '), world.notices.length ? 'warning' : 'news');
     this.readyState.resolve(world);
     this.dispatch('ready', { backend: info.backend, variant: info.variant, adapter: info.adapter, threads: info.threads, notices: [...world.notices] });
     if (this.wantPlaying ?? this.autoplay) view.player.play();
@@ -552,11 +610,16 @@ export class WorldCanvasElement extends HTMLElementBase {
     this.sessionToken++;
     if (this.view) {
       this.view.player.onError = null;
+      this.view.player.onHold = null;
       this.view.player.pause(); // and its renderer
     }
+    this.status.holding = false;
+    this.renderStatus();
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.view = null;
+    this.els.guide.hidden = true;
+    this.els.guideBody.replaceChildren();
     this.worldRef = null;
     this.lease?.release();
     this.lease = null;
@@ -572,13 +635,20 @@ export class WorldCanvasElement extends HTMLElementBase {
 
   private fail(type: WorldCanvasErrorType, e: unknown): void {
     const message = describe(e);
-    this.showStatus(message, true);
+    this.showStatus(message, 'error');
     this.dispatch('error', { type, message, sourceError: e });
   }
 
-  private showStatus(text: string, error = false): void {
-    this.els.status.textContent = text; // text, never markup
-    this.els.status.setAttribute('part', error ? 'status error' : 'status');
+  private showStatus(text: string, kind: StatusKind = 'news'): void {
+    this.status.text = text;
+    this.status.kind = kind;
+    this.renderStatus();
+  }
+
+  private renderStatus(): void {
+    const { text, kind, holding } = this.status;
+    this.els.status.textContent = holding ? (text ? `${text} · ${HOLDING_NOTE}` : HOLDING_NOTE) : text; // text, never markup
+    this.els.status.setAttribute('part', kind === 'news' ? 'status' : `status ${kind}`);
   }
 
   private showProgress(p: LoadProgress): void {

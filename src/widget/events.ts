@@ -5,6 +5,7 @@
  */
 import type { EngineInfo } from '../../workers/protocol';
 import type { LoadProgress } from '../loader/bundle';
+import type { ActionCut } from '../runtime/actions';
 import type { ActionReceipt } from '../runtime/session';
 
 /**
@@ -36,9 +37,29 @@ export interface WorldCanvasFrameDetail {
   action: string;
 }
 
-export interface WorldCanvasShownDetail extends ActionReceipt {
+/** An action queued: its receipt, and what the action encoder reads of it. */
+export interface WorldCanvasActionDetail extends ActionReceipt {
+  /**
+   * Null when the action encoder reads the whole action; else it was cut at the bundle's budget of
+   * word pieces (`actionEncoder.maxTokens`, less two markers): the words read, and those left out.
+   */
+  cut: ActionCut | null;
+}
+
+export interface WorldCanvasShownDetail extends WorldCanvasActionDetail {
   /** Milliseconds from `act()` to the action's first frame on screen. */
   latencyMs: number;
+}
+
+/**
+ * The world holds still (`holding: true`): the bundle says it changes only when someone acts, the
+ * chunk on screen has settled, and nothing is generated until an action comes; `holding: false`
+ * when generation resumes (an action, a new session, reset) or playback pauses.
+ */
+export interface WorldCanvasHoldDetail {
+  holding: boolean;
+  /** The chunk whose last frame is held (or was). */
+  chunk: number;
 }
 
 export interface WorldCanvasErrorDetail {
@@ -56,10 +77,15 @@ export interface WorldCanvasEventMap {
   ready: CustomEvent<WorldCanvasReadyDetail>;
   /** A frame is on screen (drawn). */
   frame: CustomEvent<WorldCanvasFrameDetail>;
-  /** An action was queued: the receipt `act()` returns, with the chunk it will condition. */
-  action: CustomEvent<ActionReceipt>;
-  /** An action's first frame is on screen: its receipt and the latency from `act()`. */
+  /**
+   * An action was queued: the receipt `act()` returns, with the chunk it will condition, and any cut
+   * (sent once the action's text is encoded, within milliseconds of `act()`).
+   */
+  action: CustomEvent<WorldCanvasActionDetail>;
+  /** An action's first frame is on screen: its receipt, any cut, and the latency from `act()`. */
   shown: CustomEvent<WorldCanvasShownDetail>;
+  /** The world started or stopped holding still. */
+  hold: CustomEvent<WorldCanvasHoldDetail>;
   error: CustomEvent<WorldCanvasErrorDetail>;
 }
 

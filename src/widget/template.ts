@@ -37,6 +37,14 @@ const css = /* css */ `
 [part~='act'] { background: var(--_accent); color: #fff; border: 1px solid var(--_accent); border-radius: 3px; }
 [part~='status'] { margin: 4px 0 0; min-height: 1.4em; font-size: 12px; opacity: 0.75; overflow-wrap: anywhere; }
 [part~='error'] { color: #dc2626; opacity: 1; }
+[part~='warning'] { color: #b45309; opacity: 1; }
+[part~='guide'] { margin-top: 4px; font-size: 12px; }
+[part~='guide'] summary { cursor: pointer; opacity: 0.75; }
+[part~='guide'] p, [part~='guide'] ul, [part~='guide'] dl { margin: 4px 0; }
+[part~='guide'] ul { padding-left: 1.2em; }
+.guide-example { font: inherit; padding: 0 4px; margin: 1px 0; cursor: pointer; }
+.guide-words { display: grid; grid-template-columns: auto 1fr; gap: 0 8px; }
+.guide-words dd { margin: 0; }
 `;
 
 const html = /* html */ `
@@ -51,6 +59,7 @@ const html = /* html */ `
   <button part="button reset" type="button">Reset</button>
 </form>
 <p part="status" role="status" aria-live="polite"></p>
+<details part="guide" hidden><summary>What this world understands</summary><div class="guide"></div></details>
 `;
 
 let template: HTMLTemplateElement | null = null;

@@ -4,7 +4,9 @@
  * page, and SwiftShader's software WebGPU is slow): the action bar and its history, quick
  * actions and arrow keys, pause/resume/reset, seeds and share links that
  * replay a rollout exactly, forks side by side with timelines, simulate-then-
- * act, WebM recording, and dropping in your own image.
+ * act, WebM recording, and dropping in your own image. The tiny bundle's world
+ * is the tabletop, which holds still when nobody acts: a branch with nothing
+ * to do stops after a few chunks, and an action sets it going again.
  */
 import { type Page, expect, test } from '@playwright/test';
 
@@ -52,7 +54,8 @@ test('loading shows progress, then a backend badge and a live readout', async ({
   await expect(page.locator('#backend')).toContainText('WebGPU');
   await expect(page.locator('#notice')).toContainText('shader-f16'); // why fp32 was chosen
   await expect(page.locator('#notice')).toContainText('software adapter'); // and that SwiftShader is slow
-  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps/);
+  // frame rates while it generates; once the still world has settled, that it holds still
+  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps|holding still at chunk \d+: nothing changes until you act/);
   expect(failed).toEqual([]); // no 404 (the favicon was one)
   expect(errors).toEqual([]);
 });
@@ -105,6 +108,14 @@ test('action bar, history, quick actions, arrow keys, refusals', async ({ page }
   await page.press('#action', 'Enter');
   await expect(page.locator('#history li').last()).toHaveText('<img src=x onerror="window.pwned=1"> push');
   expect(await page.evaluate(() => (window as any).pwned)).toBeUndefined();
+  // an action longer than the encoder reads (the tiny bundle: 8 tokens, 6 word pieces) is queued, and the page says what was left out
+  await page.fill('#action', 'please push the red block over to the far left');
+  await page.press('#action', 'Enter');
+  await expect(page.locator('#action-status')).toHaveText(/^Queued for chunk \d+\. Only the first 6 word pieces are read: "…to the far left" was left out\.$/);
+  await expect(page.locator('#action-status')).toHaveClass(/warning/);
+  const long = page.locator('#history li').last();
+  await expect(long).toHaveText('please push the red block over to the far left'); // the entry reads as typed
+  await expect(long.locator('del.dropped')).toHaveText('to the far left'); // with the words left out struck through
   // every queued action reaches the screen in order
   await page.waitForFunction(() => document.querySelectorAll('#history li.pending').length === 0, null, { timeout: 120_000 });
 });
@@ -119,6 +130,9 @@ test('pause, resume and reset', async ({ page }) => {
   expect((await stats(page)).framesShown).toBeLessThanOrEqual(paused + 1);
   await page.click('#play');
   await expect(page.locator('#play')).toHaveText('Pause');
+  // playing again (a still world may hold its frame at once: an action sets it going)
+  await page.fill('#action', 'push the red block left');
+  await page.press('#action', 'Enter');
   await expect.poll(async () => (await stats(page)).framesShown).toBeGreaterThan(paused + 4);
   await page.fill('#action', 'wait');
   await page.press('#action', 'Enter');
@@ -140,7 +154,8 @@ test('the same seed and actions replay the same rollout, also from a share link'
   // the link is made once the action is on screen (so it is in the rollout's record)
   const li = page.locator('#history li').first();
   await expect(li).not.toHaveClass(/pending/, { timeout: 120_000 });
-  const n = Math.max(4, Number(await li.getAttribute('data-chunk')) + 1);
+  // the action's chunk and the two idle ones a still world settles on: made however soon it holds
+  const n = Number(await li.getAttribute('data-chunk')) + 3;
   const first = await chunkHashes(page, n);
   await page.click('#share');
   const link = await page.locator('#share-link').inputValue();
@@ -158,7 +173,7 @@ test('the same seed and actions replay the same rollout, also from a share link'
 
 test('forks play side by side; the timeline scrubs back through a branch', async ({ page }) => {
   await open(page);
-  await chunkHashes(page, 3);
+  await chunkHashes(page, 2);
   await page.locator('.branch').first().locator('.fork').click();
   await expect(page.locator('.branch')).toHaveCount(2);
   await expect(page.locator('.branch').nth(1)).toHaveAttribute('data-active', '');
@@ -170,10 +185,13 @@ test('forks play side by side; the timeline scrubs back through a branch', async
   const [main, fork] = await logs();
   expect(fork).toContain('push the red block right');
   expect(main).not.toContain('push the red block right');
-  // both branches keep running
+  // the fork plays its action; the main branch, with nothing to do in a still world, holds its frame
   const lengths = () => page.evaluate(() => (window as any).worldCanvasDemo.demo.branches.map((b: any) => b.session.history.length));
   const before = await lengths();
-  await expect.poll(async () => (await lengths()).every((n: number, i: number) => n > before[i]), { timeout: 120_000 }).toBe(true);
+  await expect.poll(async () => (await lengths())[1] > before[1], { timeout: 120_000 }).toBe(true);
+  const holding = () => page.evaluate(() => (window as any).worldCanvasDemo.demo.branches.map((b: any) => b.player.holding));
+  await expect.poll(async () => (await holding())[0], { timeout: 120_000 }).toBe(true);
+  await expect(page.locator('.branch').first().locator('.held')).toBeVisible();
   // scrub the main branch back to its first chunk: it pauses, and the button says so
   const timeline = page.locator('.branch').first().locator('.timeline');
   await timeline.fill('0');
@@ -184,9 +202,21 @@ test('forks play side by side; the timeline scrubs back through a branch', async
   const paused = await mainShown();
   await page.waitForTimeout(1_000);
   expect(await mainShown()).toBe(paused);
+  // live again: the branch's live frame is back on its canvas (it holds still, so no new frame comes to replace chunk 0's)
+  const liveFrameShown = () =>
+    page.evaluate(() => {
+      const b = (window as any).worldCanvasDemo.demo.branches[0];
+      const c = b.card.querySelector('canvas') as HTMLCanvasElement;
+      const onCanvas = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const last = b.session.history.find((x: any) => x.index === b.lastShown);
+      const n = c.width * c.height * 4;
+      const live = last.rgba.subarray(last.rgba.length - n);
+      return b.player.holding && onCanvas.every((v: number, i: number) => v === live[i]);
+    });
   await page.click('#play');
   await expect(page.locator('#play')).toHaveText('Pause');
-  await expect.poll(mainShown).toBeGreaterThan(paused);
+  await expect.poll(liveFrameShown).toBe(true);
+  await expect(page.locator('.branch').first().locator('.chunk-label')).not.toContainText('chunk 0:');
 });
 
 test('simulate, then act: candidates are simulated on forks and ranked; the best can be taken', async ({ page }) => {

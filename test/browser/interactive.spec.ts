@@ -3,13 +3,17 @@
  * opened with no options (the shipped model, the backend picked for this
  * machine), idle for 30 s, then take an action. Generation is paced by the
  * display, so nothing piles up while idling and the action's first frame is
- * on screen within a few chunks' time, measured in the same run.
+ * on screen within a few chunks' time, measured in the same run. The shipped
+ * world holds still when nobody acts: once it has settled the page holds its
+ * frame, and no worker call (no backbone turn, no decoder call) runs until
+ * the action.
  *
  * The bound: the idle chunks made ahead of the screen are taken back, so the
  * action conditions the chunk right after the one on screen. It waits for the
- * phase in flight (cancelled, but a worker call cannot be stopped), then two
- * phases make its chunk, while the display shows the rest of the chunk on
- * screen: it is on screen within the longer of three phases (measured: each
+ * phase in flight if any (cancelled, but a worker call cannot be stopped; a
+ * page holding still has none), then two phases make its chunk, while the
+ * display shows the rest of the chunk on screen (none, holding still): it is
+ * on screen within the longer of three phases (measured: each
  * phase's wall time) and showing one chunk (F frames at the bundle's fps),
  * plus two frame periods for the animation frames that draw it.
  */
@@ -26,7 +30,25 @@ async function heapMB(cdp: CDPSession): Promise<number> {
 
 const stats = (page: Page) => page.evaluate(() => (window as any).worldCanvasStats);
 
-test('the demo, idle for 30 s with no options, shows an action after the chunk on screen and three phases', async ({ page }) => {
+/** Record every worker call the page's World makes from now on (method and performance.now()) in `window.workerCalls`. */
+async function recordWorkerCalls(page: Page, of: 'demo' | 'element'): Promise<void> {
+  await page.evaluate((of) => {
+    const w = of === 'demo' ? (window as any).worldCanvasDemo.world : (document.getElementById('world') as any).world;
+    const calls: { method: string; at: number }[] = [];
+    (window as any).workerCalls = calls;
+    const run = w.run.bind(w);
+    w.run = (worker: string, method: string, f: unknown) => {
+      calls.push({ method: `${worker}.${method}`, at: performance.now() });
+      return run(worker, method, f);
+    };
+  }, of);
+}
+
+/** Worker calls recorded at or after `since` (performance.now()). */
+const workerCallsSince = (page: Page, since: number) =>
+  page.evaluate((since) => ((window as any).workerCalls as { method: string; at: number }[]).filter((c) => c.at >= since).map((c) => c.method), since);
+
+test('the demo, idle for 30 s with no options, holds still with no worker call, then shows an action after the chunk on screen and three phases', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   // Record, for each action in the list, whether its chunk was on screen when it stopped being "pending".
@@ -52,7 +74,9 @@ test('the demo, idle for 30 s with no options, shows an action after the chunk o
   const F: number = m.chunkFrames;
   const chunkShowMs = (F * 1000) / m.fps;
 
-  // Idle: nothing piles up, generation keeps pace with what is shown, memory stays flat.
+  // Idle: nothing piles up, generation keeps pace with what is shown, memory stays flat; the world
+  // settles and the page holds its frame, with no worker call until the action.
+  await recordWorkerCalls(page, 'demo');
   const cdp = await page.context().newCDPSession(page);
   await page.waitForTimeout(5_000);
   const heapStart = await heapMB(cdp);
@@ -64,6 +88,9 @@ test('the demo, idle for 30 s with no options, shows an action after the chunk o
   }
   const s1 = await stats(page);
   const heapEnd = await heapMB(cdp);
+  expect(s1.holding, 'the still world holds its frame after 30 s of idling').toBe(true);
+  const heldForS = (await page.evaluate(() => performance.now()) - s1.heldAt) / 1000;
+  const callsWhileHolding = await workerCallsSince(page, s1.heldAt);
   const chunksIdle = (s1.framesMade - s0.framesMade) / F;
   const chunksShownIdle = (s1.framesShown - s0.framesShown) / F;
   // What a session keeps per chunk, bounded by its limits: the timeline's RGBA, and a boundary
@@ -77,14 +104,16 @@ test('the demo, idle for 30 s with no options, shows an action after the chunk o
   const keptPerChunkMB = kept.rgbaMB + kept.snapshotMB;
   console.log(
     `[interactive] ${backend}, ready in ${readyS.toFixed(1)} s; idle ${IDLE_MS / 1000} s: made ${s1.framesMade} frames, shown ${s1.framesShown}, ` +
-      `at most ${maxBuffered} waiting; heap ${heapStart.toFixed(1)} -> ${heapEnd.toFixed(1)} MB over ${chunksIdle} chunks made, ${chunksShownIdle} shown ` +
+      `at most ${maxBuffered} waiting; held still for the last ${heldForS.toFixed(1)} s with ${callsWhileHolding.length} worker calls; ` +
+      `heap ${heapStart.toFixed(1)} -> ${heapEnd.toFixed(1)} MB over ${chunksIdle} chunks made, ${chunksShownIdle} shown ` +
       `(kept per chunk ${keptPerChunkMB.toFixed(2)} MB, up to ${kept.snapshotLimit} snapshots); readout "${await page.locator('#readout').textContent()}"`,
   );
+  expect(callsWhileHolding, 'no worker call (no decoder call) while the page held still').toEqual([]);
   expect(maxBuffered).toBeLessThanOrEqual(2 * F - 1); // the rest of the chunk on screen and one chunk behind it
   expect(s1.framesMade - s1.framesShown).toBeLessThanOrEqual(2 * F);
   // Memory grows only by what is kept for the chunks shown (and the one chunk ahead), not by a backlog.
   expect(heapEnd - heapStart).toBeLessThan((chunksShownIdle + 2) * keptPerChunkMB + 2);
-  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps/);
+  await expect(page.locator('#readout')).toContainText(/^holding still at chunk \d+: nothing changes until you act/);
 
   // The action after idling: it conditions the chunk right after the one on screen.
   await page.fill('#action', 'push the yellow cube left');
@@ -112,7 +141,7 @@ test('the demo, idle for 30 s with no options, shows an action after the chunk o
   if (backend === 'wasm') expect(notice).toContain('running on the CPU (WASM)'); // and why
 });
 
-test('the element, idle for 30 s with no options, shows an action after the chunk on screen and three phases', async ({ page }) => {
+test('the element, idle for 30 s with no options, holds still with no worker call, then shows an action after the chunk on screen and three phases', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.addInitScript(() => {
@@ -120,7 +149,7 @@ test('the element, idle for 30 s with no options, shows an action after the chun
     (window as any).elementLog = log;
     customElements.whenDefined('world-canvas').then(() => {
       const el = document.getElementById('world')!;
-      for (const type of ['ready', 'frame', 'action', 'shown', 'error']) {
+      for (const type of ['ready', 'frame', 'action', 'shown', 'hold', 'error']) {
         el.addEventListener(type, (e) => log.push({ type, at: performance.now(), detail: (e as CustomEvent).detail }));
       }
     });
@@ -133,11 +162,19 @@ test('the element, idle for 30 s with no options, shows an action after the chun
   const m = await page.evaluate(() => (document.getElementById('world') as any).world.manifest.video);
   const F: number = m.chunkFrames;
   const chunkShowMs = (F * 1000) / m.fps;
+  await recordWorkerCalls(page, 'element');
   await page.waitForTimeout(IDLE_MS);
   const idle = await page.evaluate(() => {
     const el = document.getElementById('world') as any;
-    return { finished: el.session.history.at(-1)?.index ?? -1 };
+    return { finished: el.session.history.at(-1)?.index ?? -1, holding: el.holding, status: el.shadowRoot.querySelector('[part~="status"]').textContent };
   });
+  const holds = (await log()).filter((e) => e.type === 'hold');
+  expect(idle.holding, 'the still world holds its frame after 30 s of idling').toBe(true);
+  expect(holds.map((e) => e.detail.holding)).toEqual([true]);
+  expect(idle.status).toContain('Holding still until the next action.');
+  const callsWhileHolding = await workerCallsSince(page, holds[0].at);
+  console.log(`[interactive] element held still from chunk ${holds[0].detail.chunk} with ${callsWhileHolding.length} worker calls until the action`);
+  expect(callsWhileHolding, 'no worker call (no decoder call) while the element held still').toEqual([]);
   const frames = (await log()).filter((e) => e.type === 'frame');
   const lastShownChunk = frames.at(-1)!.detail.chunk;
   // made no more than one chunk beyond the one on screen (the window's two chunks are not finished)

@@ -1,8 +1,10 @@
 /**
  * <world-canvas> in a page, on the tiny bundle: it loads on WebGPU, takes
  * actions from its own input and from act(), shows that action's frames,
- * reports failures as `error` events (never as exceptions), shares one World
- * between elements of the same bundle, and disposes it with the last one.
+ * says what the world understands, holds still while nobody acts, says which
+ * words of an action the encoder leaves out, reports failures as `error`
+ * events (never as exceptions), shares one World between elements of the same
+ * bundle, and disposes it with the last one.
  */
 import { type Page, expect, test } from '@playwright/test';
 
@@ -49,6 +51,20 @@ test('the element loads (on WASM: the only WebGPU adapter here is SwiftShader), 
   expect(await page.evaluate(() => document.getElementById('main')!.shadowRoot!.querySelector('canvas')!.width)).toBe(32);
   await expect(main.locator('[part~="play"]')).toHaveText('Pause'); // autoplay
 
+  // What the world understands, under the controls (the bundle's guide); an example goes into the input.
+  const guide = main.locator('[part~="guide"]');
+  await expect(guide).toBeVisible();
+  await guide.locator('summary').click();
+  await expect(guide).toContainText('move next to');
+  await guide.locator('button', { hasText: 'dim the lights' }).click();
+  await expect(main.locator('[part~="input"]')).toHaveValue('dim the lights');
+  expect(await page.evaluate(() => (document.getElementById('main') as any).guide.actions.map((a: any) => a.kind))).toContain('recolour');
+
+  // The tabletop holds still when nobody acts: the element stops generating, and says so.
+  await expect.poll(async () => (await events(page, 'main', 'hold')).map((e) => e.detail.holding), { timeout: 120_000 }).toEqual([true]);
+  expect(await page.evaluate(() => (document.getElementById('main') as any).holding)).toBe(true);
+  await expect(main.locator('[part~="status"]')).toContainText('Holding still until the next action.');
+
   // An action typed in the element's own input is queued...
   const before = await canvasHash(page, 'main');
   await main.locator('[part~="input"]').fill('push the red block to the left');
@@ -57,8 +73,13 @@ test('the element loads (on WASM: the only WebGPU adapter here is SwiftShader), 
   const [{ detail: receipt }] = await events(page, 'main', 'action');
   expect(receipt).toMatchObject({ text: 'push the red block to the left', truncated: false });
   expect(receipt.chunk).toBeGreaterThanOrEqual(0);
+  // The tiny bundle reads 8 tokens, 6 word pieces: "left" is left out, and the element says so.
+  expect(receipt.cut).toEqual({ readPieces: 6, pieces: 7, kept: 'push the red block to the', dropped: 'left' });
   await expect(main.locator('[part~="input"]')).toHaveValue('');
   await expect(main.locator('[part~="status"]')).toContainText(`chunk ${receipt.chunk}`);
+  await expect(main.locator('[part~="status"][part~="warning"]')).toContainText('Only the first 6 word pieces are read: "…left" was left out.');
+  // ...and ends the hold
+  await expect.poll(async () => (await events(page, 'main', 'hold')).map((e) => e.detail.holding).slice(0, 2)).toEqual([true, false]);
 
   // ...and the chunk it conditions arrives as `frame` events (F = 4 frames), changing the canvas.
   const framesOf = async (text: string) => (await events(page, 'main', 'frame')).filter((e) => e.detail.action === text);
@@ -70,7 +91,7 @@ test('the element loads (on WASM: the only WebGPU adapter here is SwiftShader), 
   // ...and `shown` said so at its first frame, with the latency from act()
   await expect.poll(async () => (await events(page, 'main', 'shown')).length).toBe(1);
   const [{ detail: shown }] = await events(page, 'main', 'shown');
-  expect(shown).toMatchObject({ id: receipt.id, text: receipt.text, chunk: own[0].detail.chunk });
+  expect(shown).toMatchObject({ id: receipt.id, text: receipt.text, chunk: own[0].detail.chunk, cut: receipt.cut });
   expect(shown.latencyMs).toBeGreaterThan(0);
 
   // act() from script, between phases (paused, nothing in flight): the receipt names the chunk

@@ -58,6 +58,15 @@ describe('manifest validation', () => {
     });
   }
 
+  it('reads the world block, and accepts a bundle made before it (a world that keeps generating)', () => {
+    const m = validateManifest(base);
+    expect(m.world).toMatchObject({ stillWhenIdle: true, settleChunks: 2 });
+    expect(m.world!.guide!.actions.map((a) => a.kind)).toContain('wait');
+    const older = structuredClone(base);
+    delete older.world;
+    expect(validateManifest(older).world).toBeUndefined();
+  });
+
   it('says what to do about a newer format version', () => {
     expect(() => validateManifest({ ...base, formatVersion: 2 })).toThrow(/export the bundle again or update world-canvas/);
   });

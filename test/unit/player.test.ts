@@ -21,6 +21,10 @@ function fakeSession(phaseMs: number) {
   const steps: number[] = [];
   const session = {
     world: { manifest: { video: { chunkFrames: F } } },
+    history: [],
+    isSettled: () => false, // a world that never holds still (hold-still.test.ts has those that do)
+    addEventListener() {},
+    removeEventListener() {},
     step(): Promise<FinishedChunk | null> {
       const p = phase++;
       steps.push(performance.now());

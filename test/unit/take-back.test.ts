@@ -7,60 +7,15 @@
 import { describe, expect, it, vi } from 'vitest';
 
 import { Renderer, type ShownFrame } from '../../src/render/renderer';
-import { Session } from '../../src/runtime/session';
-import type { World } from '../../src/runtime/world';
+import { cutNotice } from '../../src/runtime/actions';
 import { SessionView } from '../../src/widget/session-view';
+import { F, FPS, IDLE, fakeSession, fakeWorld } from './fake-world';
 import { fakeCanvas, useVirtualDisplayTime } from './virtual-display';
 
-const F = 4;
-const FPS = 8;
 const PHASE_MS = 100; // generation far faster than the display, as on a GPU
-const IDLE = 'wait';
-
-/** A World whose rendering worker finishes chunk p - 1 in phase p after PHASE_MS; each frame's first byte is its chunk index. */
-function fakeWorld(): World {
-  const manifest = {
-    video: { width: 1, height: 1, fps: FPS, chunkFrames: F },
-    latent: { channels: 1, height: 1, width: 1 },
-    backbone: { layers: 1, heads: 1, cacheTokens: 2 },
-    state: { tokens: 1, width: 2, queries: 1 },
-    diffusion: { conditioningNoise: 0 },
-    actionEncoder: { idleAction: IDLE, maxTokens: 1, width: 2 },
-  };
-  const engine = {
-    conditioning: {
-      encodeText: async () => ({ states: new Float32Array(2), mask: new Float32Array(1) }),
-      turn: async () => ({ state: new Float32Array(2), kv: new Float32Array(4), kvMask: new Float32Array(2), ms: 1 }),
-    },
-    rendering: {
-      runPhase: (req: { phase: number; window: { earlier: { chunk: number; action: string } | null }; later: { chunk: number; action: string } }) =>
-        new Promise((resolve) =>
-          setTimeout(() => {
-            const e = req.window.earlier;
-            const finished = e ? { chunk: e.chunk, action: e.action, rgba: new Uint8ClampedArray(F * 4).fill(e.chunk), frames: new Float32Array(F * 3) } : null;
-            resolve({ window: { seed: 0, history: new Float32Array(F), earlier: req.later }, callMs: [], vaeMs: 0, finished });
-          }, PHASE_MS),
-        ),
-    },
-  };
-  const world = {
-    manifest,
-    schedule: { phase: () => [] },
-    exclusive: <T>(f: () => Promise<T>) => f(),
-    run: <T>(_worker: string, _method: string, f: (e: typeof engine) => Promise<T>) => f(engine),
-  };
-  return world as unknown as World;
-}
-
 
 function start() {
-  const world = fakeWorld();
-  const session = Session.create(world, {
-    sceneId: 'scene-0',
-    seed: 0,
-    image: { planar: new Float32Array(3), rgba: new Uint8ClampedArray(4) },
-    startLatent: new Float32Array(1),
-  });
+  const session = fakeSession(fakeWorld({ phaseMs: PHASE_MS }).world);
   const view = new SessionView(fakeCanvas(), session);
   const shown: ShownFrame[] = [];
   view.onFrame = (f) => shown.push(f);
@@ -118,6 +73,31 @@ describe('an action after idling', () => {
     const finished = session.lastFinished;
     expect(() => view.act('   ')).toThrow(/empty/);
     expect(session.lastFinished).toBeGreaterThanOrEqual(finished);
+    view.player.pause();
+  });
+});
+
+describe('an action longer than the encoder reads', () => {
+  it('says which words were left out, when queued and when shown', async () => {
+    const { view, shown } = start(); // the fake encoder reads 6 word pieces, one per word
+    await vi.advanceTimersByTimeAsync(2_000);
+    const long = 'please push the red block over to the far left';
+    const r = view.act(long);
+    const cut = await view.cutOf(r);
+    expect(cut).toEqual({ readPieces: 6, pieces: 10, kept: 'please push the red block over', dropped: 'to the far left' });
+    expect(cutNotice(cut!)).toBe('Only the first 6 word pieces are read: "…to the far left" was left out.');
+    const short = view.act('dim the lights');
+    expect(await view.cutOf(short)).toBeNull();
+    let acted: unknown[] = [];
+    view.onFrame = (f, s) => {
+      shown.push(f);
+      if (s?.acted) acted = [...acted, { text: s.acted.receipt.text, cut: s.acted.cut }];
+    };
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(acted).toEqual([
+      { text: long, cut },
+      { text: 'dim the lights', cut: null },
+    ]);
     view.player.pause();
   });
 });
