@@ -11,7 +11,7 @@ from model.world import (
     AGENT_ACTIONS, CONTACT, COLOURS, DIRECTIONS, DISTANCES, ENVIRONMENT_ACTIONS, LIGHTING_LEVELS,
     MARGIN, MAX_OBJECTS, MAX_WORDS, MIN_OBJECTS, OBJECT_SIZE, PLACES, ObjectState, WorldState, apply_action,
     describe, detect, ease, generate_episode, is_heldout_scene, random_scene, read_episodes, reading_from_state,
-    render, rollout, sample_action, scene_seeds, valid_actions, validate_action, wordings, write_episodes,
+    render, rollout, sample_action, scene_seeds, valid_actions, validate_action, is_train_wording, write_episodes,
 )
 from model.world import language
 
@@ -294,38 +294,60 @@ def some_actions():
     return out
 
 
-def test_wording_splits_are_disjoint_and_well_formed():
+def test_wordings_of_each_split_are_well_formed_and_disjoint():
+    rng = np.random.default_rng(0)
     for s, a in some_actions():
-        train, heldout = wordings(a, "train", s), wordings(a, "heldout", s)
-        assert train and heldout, a
-        assert not set(train) & set(heldout), a
-        for w in train + heldout:
-            assert w.isascii() and w == w.lower() and w == w.strip() and "  " not in w
-            assert 1 <= len(w.split()) <= MAX_WORDS, w
-            assert re.fullmatch(r"[a-z ]+", w), w
+        for _ in range(3):
+            train = describe(a, rng, "train", s, noisy=False)
+            assert is_train_wording(train, a, s), (a, train)
+            for split in ("heldout", "unseen"):
+                w = describe(a, rng, split, s)
+                assert not is_train_wording(w, a, s), (a, w)
+                assert w == w.lower().strip() and "  " not in w and 1 <= len(w.split()) <= MAX_WORDS, w
+            assert w.isascii() and re.fullmatch(r"[a-z0-9' -]+", w), w
 
 
-def test_describe_draws_from_its_split_deterministically():
-    for s, a in some_actions()[::4]:
-        train, heldout = set(wordings(a, "train", s)), set(wordings(a, "heldout", s))
-        rng = np.random.default_rng(1)
-        drawn_train = [describe(a, rng, "train", s) for _ in range(20)]
-        drawn_heldout = [describe(a, rng, "heldout", s) for _ in range(20)]
-        assert set(drawn_train) <= train and set(drawn_heldout) <= heldout
-        rng = np.random.default_rng(1)
-        assert drawn_train == [describe(a, rng, "train", s) for _ in range(20)]
-    with pytest.raises(ValueError, match="split"):
-        describe({"type": "wait"}, np.random.default_rng(0), "test")
+def test_unseen_split_uses_a_heldout_word_in_every_content_slot():
+    rng = np.random.default_rng(3)
+    s = scene(("red", "cube", 0.5, 0.5), ("blue", "ball", 0.2, 0.8), ("green", "triangle", 0.8, 0.2))
+    held = language.heldout_vocabulary()
+    for a in ({"type": "move", "object": "red", "direction": "left", "distance": "far"},
+              {"type": "recolour", "object": "blue", "colour": "purple"}, {"type": "light", "level": "dim"}):
+        for _ in range(10):
+            words = set(language.normalise(describe(a, rng, "unseen", s)).split())
+            assert words & held, (a, words)
+    # a held-out colour shade always names the right colour, and never reaches training text
+    for colour, ph in language.COLOUR_WORDS.items():
+        assert ph.heldout and not set(ph.heldout) & set(ph.train)
+        for other, ph2 in language.COLOUR_WORDS.items():
+            if other != colour:
+                assert not set(ph.train + ph.heldout) & set(ph2.train + ph2.heldout), (colour, other)
+
+
+def test_train_text_is_noisy_as_people_type_and_heldout_text_is_clean():
+    rng = np.random.default_rng(5)
+    s = random_scene(4)
+    acts = valid_actions(s)
+    texts = [describe(acts[i % len(acts)], rng, "train", s) for i in range(600)]
+    assert 0.2 < np.mean([t != language.normalise(t) for t in texts]) < 0.8  # capitals, punctuation
+    clean = [describe(acts[i % len(acts)], np.random.default_rng(i), "train", s, noisy=False) for i in range(600)]
+    typos = [not is_train_wording(t, acts[i % len(acts)], s) for i, t in enumerate(texts)]
+    assert 0.04 < np.mean(typos) < 0.16  # one text in ten carries a typo
+    assert len(set(clean)) > 500  # the grammar is wide: few repeats
+    assert max(len(t.split()) for t in clean) > 14  # long, polite sentences too
+    assert all(re.fullmatch(r"[a-z0-9' -]+", describe(a, rng, "heldout", s)) for a in acts[:20])
 
 
 def test_heldout_synonyms_never_appear_in_train_text():
-    # single-word synonyms reserved for evaluation
-    reserved = {"shove", "nudge", "set", "carry", "thing", "square", "disc", "wedge", "could", "upward", "downward"}
+    held = language.heldout_vocabulary()
+    assert {"ruby", "sapphire", "jade", "crate", "bead", "propel", "westwards", "northwards", "miles"} <= held
+    rng = np.random.default_rng(2)
     vocab = set()
     for s, a in some_actions():
-        for w in wordings(a, "train", s):
-            vocab.update(w.split())
-    assert not reserved & vocab, reserved & vocab
+        for _ in range(20):
+            vocab.update(language.normalise(describe(a, rng, "train", s, noisy=False)).split())
+    assert not held & vocab, held & vocab
+    assert vocab <= language.train_vocabulary()
     # a phrase is never train in one list and heldout in another of the same slot
     for a, b in [(language.DISTANCE_AFTER, language.DISTANCE_BEFORE)]:
         for k in a:
@@ -334,14 +356,31 @@ def test_heldout_synonyms_never_appear_in_train_text():
 
 def test_object_references_follow_the_shape():
     s = scene(("red", "cube", 0.5, 0.5), ("blue", "ball", 0.2, 0.8), ("green", "triangle", 0.8, 0.2))
-    texts = " | ".join(wordings({"type": "remove", "object": "blue"}, "train", s))
-    assert "the blue ball" in texts and "the blue block" not in texts
-    texts = " | ".join(wordings({"type": "remove", "object": "red"}, "train", s))
-    assert "the red block" in texts and "the red ball" not in texts
-    texts = wordings({"type": "add", "colour": "orange", "shape": "cube", "place": None}, "train")
-    assert "add an orange block" in texts
-    assert "dim the lights" in wordings({"type": "light", "level": "dim"}, "train")
-    assert "wait" in wordings({"type": "wait"}, "train")
+    assert is_train_wording("remove the blue ball", {"type": "remove", "object": "blue"}, s)
+    assert not is_train_wording("remove the blue block", {"type": "remove", "object": "blue"}, s)
+    assert is_train_wording("Get rid of the crimson brick, please.", {"type": "remove", "object": "red"}, s)
+    assert is_train_wording("add an orange block", {"type": "add", "colour": "orange", "shape": "cube", "place": None})
+    assert is_train_wording("dim the lights", {"type": "light", "level": "dim"})
+    assert is_train_wording("wait", {"type": "wait"})
+    # viewer-relative and compass directions name the frame's directions
+    left = {"type": "move", "object": "red", "direction": "up_left", "distance": "small"}
+    assert is_train_wording("could you push the red block northwest a little", left, s)
+    assert not is_train_wording("could you push the red block southwest a little", left, s)
+    assert is_train_wording("move the red cube away from me a bit",
+                            {"type": "move", "object": "red", "direction": "up", "distance": "small"}, s)
+
+
+def test_freeform_sentences_are_not_the_training_grammars():
+    """People's sentences (model/eval/episodes/freeform.jsonl) measure language the model was not taught:
+    none is a string the training grammar produces for its action, and at least a third hold a word the
+    training vocabulary never uses."""
+    from model.eval.freeform import read_freeform
+    cases = read_freeform()
+    vocab = language.train_vocabulary()
+    produced = [c for c in cases if is_train_wording(c["text"], c["action"], random_scene(c["scene_seed"]))]
+    assert not produced, [c["text"] for c in produced]
+    new_word = [c for c in cases if set(language.normalise(c["text"]).split()) - vocab]
+    assert len(new_word) >= len(cases) / 3, f"{len(new_word)} of {len(cases)}"
 
 
 # -----------------------------------------------------------------------------
@@ -370,7 +409,7 @@ def test_episode_round_trip_and_rollout(tmp_path):
     start = random_scene(ep["scene_seed"], ep["n_objects"])
     state = start
     for step in ep["steps"]:
-        assert step["text"] in wordings(step["action"], "heldout", state)
+        assert not is_train_wording(step["text"], step["action"], state)
         _, state = apply_action(state, step["action"])
     frames, states = rollout(ep)
     assert frames.shape == (1 + 12 * 4, 64, 64, 3) and frames.dtype == np.uint8 and len(states) == len(frames)

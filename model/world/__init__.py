@@ -17,7 +17,7 @@ from model.world.actions import (
     DIRECTIONS, DISTANCES, SIDES, ACTION_TYPES, AGENT_ACTIONS, ENVIRONMENT_ACTIONS,
     apply_action, validate_action, valid_actions, sample_action, ease,
 )
-from model.world.language import SPLITS, MAX_WORDS, describe, wordings
+from model.world.language import SPLITS, WORDING_SPLITS, MAX_WORDS, describe, is_train_wording
 from model.world.episodes import (
     is_heldout_scene, scene_split, scene_seeds, generate_episode, rollout, rollout_states,
     write_episodes, read_episodes,
@@ -30,7 +30,7 @@ __all__ = [
     "OBJECT_RGB", "TABLE_RGB", "RIM_RGB", "LIGHTING", "render",
     "DIRECTIONS", "DISTANCES", "SIDES", "ACTION_TYPES", "AGENT_ACTIONS", "ENVIRONMENT_ACTIONS",
     "apply_action", "validate_action", "valid_actions", "sample_action", "ease",
-    "SPLITS", "MAX_WORDS", "describe", "wordings",
+    "SPLITS", "WORDING_SPLITS", "MAX_WORDS", "describe", "is_train_wording",
     "is_heldout_scene", "scene_split", "scene_seeds", "generate_episode", "rollout", "rollout_states",
     "write_episodes", "read_episodes",
     "detect", "reading_from_state",
