@@ -18,10 +18,19 @@ from model.config import GLPConfig, get_config
 from model.glp import GLP, VAE
 
 
-def load_checkpoint(path: Path) -> tuple[GLP, dict]:
-    """A run's checkpoint (`ckpt.pt` or `glp.pt`) -> the model on its EMA weights, and the run's metadata."""
+# Fields a trained model can take other values of with the same weights: the action encoder's token budget
+# (no weight depends on the number of action tokens), and the sampling settings (SAMPLING_FIELDS).
+WEIGHT_FREE_FIELDS = ("max_action_tokens", "denoise_steps")
+
+
+def load_checkpoint(path: Path, **overrides) -> tuple[GLP, dict]:
+    """A run's checkpoint (`ckpt.pt` or `glp.pt`) -> the model on its EMA weights, and the run's metadata.
+    `overrides`: other values of WEIGHT_FREE_FIELDS (e.g. a longer action token budget to train on)."""
+    bad = set(overrides) - set(WEIGHT_FREE_FIELDS)
+    if bad:
+        raise ValueError(f"{sorted(bad)} change the weights' shapes; only {WEIGHT_FREE_FIELDS} can be overridden")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = GLPConfig.from_dict(ckpt["config"])
+    cfg = GLPConfig.from_dict({**ckpt["config"], **overrides})
     model = GLP(cfg)
     state = ckpt.get("ema") or ckpt["model"]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})

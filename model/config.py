@@ -129,6 +129,11 @@ class TrainConfig:
     glp_batch: int = 8
     glp_lr: float = 4e-4
     episode_chunks: int = 6  # chunks per training sequence (turns unrolled)
+    # Share of steps whose episodes are `long_chunks` long, their first long_chunks - episode_chunks turns
+    # run without gradients to fill the backbone's cache: the last turns are then trained past max_turns,
+    # with the start scene rolled out of the cache, as every turn of a session longer than that is.
+    long_episodes: float = 0.0
+    long_chunks: int = 16
     warmup_steps: int = 200
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -143,6 +148,14 @@ class TrainConfig:
     # Share of windows whose history frame is the model's own drawing instead of the true frame
     # (model/train.py GLPLoss.drawn_history): trains the decoder on the history it meets at inference.
     self_history: float = 0.0
+    # Share of windows whose history frame is the model's drawing of that chunk in a whole rollout of its
+    # own (errors piled up over chunks, as the sampler makes them): model/rollouts.py banks them beside
+    # the data shards, and training reads them where present.
+    rollout_history: float = 0.0
+    # Weights of the training-only heads' losses on the backbone's predicted state (model/train.py): the
+    # objects the simulator knows (colour, shape, place, presence) and lighting; the structured action.
+    state_readout: float = 0.0
+    action_readout: float = 0.0
     ema_decay: float = 0.999
     log_every: int = 25
     checkpoint_every: int = 250
@@ -202,3 +215,16 @@ def get_config(name: str, **overrides) -> RunConfig:
     model_over = {k: v for k, v in overrides.items() if k in {f.name for f in fields(GLPConfig)}}
     train_over = {k: v for k, v in overrides.items() if k in {f.name for f in fields(TrainConfig)}}
     return RunConfig(model=replace(run.model, **model_over), train=replace(run.train, **train_over))
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`--set KEY=VALUE ...` -> {field: value} typed as the field's default (GLPConfig or TrainConfig)."""
+    defaults = {**GLPConfig().to_dict(), **TrainConfig().__dict__}
+    out = {}
+    for kv in pairs:
+        k, _, v = kv.partition("=")
+        if k not in defaults:
+            raise ValueError(f"--set {k}: no such config field; fields are {', '.join(sorted(defaults))}")
+        kind = type(defaults[k])
+        out[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    return out

@@ -29,7 +29,8 @@ import torch
 from tqdm import tqdm
 
 from model.config import GLPConfig
-from model.world import generate_episode, is_heldout_scene, rollout
+from model.world import COLOURS, LIGHTING_LEVELS, PLACES, SHAPES, generate_episode, is_heldout_scene, rollout
+from model.world.actions import ACTION_TYPES, DIRECTIONS, DISTANCES, SIDES
 
 EPISODES_PER_SHARD = 250
 SHARD_SEED = 7_000_000  # shard i's scenes come from default_rng([SHARD_SEED, i])
@@ -47,6 +48,37 @@ def vae_fingerprint(vae: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+# What the simulator knows, kept beside the frames for the training-only heads (model/train.py):
+# per frame, each of the six colours' object (colours are unique on a table) as [present, shape, x, y],
+# and the lighting level; per step, the structured action as class indices (-1 where a field does not
+# apply), in ACTION_FIELDS order.
+ACTION_FIELDS = {
+    "type": ACTION_TYPES, "object": COLOURS, "target": COLOURS, "colour": COLOURS, "shape": SHAPES,
+    "direction": tuple(DIRECTIONS), "distance": tuple(DISTANCES), "place": tuple(PLACES), "side": tuple(SIDES),
+    "level": LIGHTING_LEVELS,
+}
+
+
+def object_labels(states) -> tuple[np.ndarray, np.ndarray]:
+    """World states -> objects (T, 6, 4) float32 [present, shape index, x, y] by colour, lighting (T,) int8."""
+    objects = np.zeros((len(states), len(COLOURS), 4), np.float32)
+    for t, st in enumerate(states):
+        for o in st.objects:
+            objects[t, COLOURS.index(o.colour)] = (1.0, SHAPES.index(o.shape), o.x, o.y)
+    lighting = np.array([LIGHTING_LEVELS.index(st.lighting) for st in states], np.int8)
+    return objects, lighting
+
+
+def action_labels(action: dict) -> np.ndarray:
+    """A structured action -> (len(ACTION_FIELDS),) int8 class indices, -1 where a field does not apply."""
+    out = np.full(len(ACTION_FIELDS), -1, np.int8)
+    for i, (field, values) in enumerate(ACTION_FIELDS.items()):
+        v = action.get(field)
+        if v is not None:
+            out[i] = list(values).index(v)
+    return out
+
+
 def shard_path(folder: Path, i: int) -> Path:
     return Path(folder) / f"shard-{i:04d}.npz"
 
@@ -55,19 +87,25 @@ def shard_path(folder: Path, i: int) -> Path:
 def build_shard(i: int, folder: Path, cfg: GLPConfig, vae: torch.nn.Module, text_dir: Path, n_chunks: int,
                 episodes: int = EPISODES_PER_SHARD) -> Path:
     """Write shard i: frames (E, T, H, W, 3) uint8, latents (E, T, C, h, w) float16,
-    text (E, n, L, 384) float16, text_mask (E, n, L) uint8, scene seeds and wordings."""
+    text (E, n, L, 384) float16, text_mask (E, n, L) uint8, scene seeds and wordings, and the
+    simulator's labels: objects (E, T, 6, 4) float16, lighting (E, T) int8, actions (E, n, fields) int8."""
     from model.text_encoder import load_action_encoder
     enc = load_action_encoder(str(text_dir), cfg.max_action_tokens)
     rng = np.random.default_rng([SHARD_SEED, i])
-    frames, seeds, texts = [], [], []
+    frames, seeds, texts, objects, lighting, actions = [], [], [], [], [], []
     while len(frames) < episodes:
         seed = int(rng.integers(0, 2**31 - 1))
         if is_heldout_scene(seed):
             continue
         ep = generate_episode(seed, n_chunks, split="train", frames_per_chunk=cfg.chunk_frames, size=cfg.image_size)
-        frames.append(rollout(ep)[0])
+        f, states = rollout(ep)
+        frames.append(f)
         seeds.append(seed)
         texts.append([s["text"] for s in ep["steps"]])
+        o, li = object_labels(states)
+        objects.append(o)
+        lighting.append(li)
+        actions.append(np.stack([action_labels(s["action"]) for s in ep["steps"]]))
     frames = np.stack(frames)  # (E, T, H, W, 3)
     E, T = frames.shape[:2]
     px = torch.from_numpy(frames).reshape(E * T, *frames.shape[2:]).permute(0, 3, 1, 2).float() / 255.0
@@ -81,9 +119,13 @@ def build_shard(i: int, folder: Path, cfg: GLPConfig, vae: torch.nn.Module, text
     path = shard_path(folder, i)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, frames=frames, latents=lat, text=states, text_mask=masks, seeds=np.array(seeds),
-             texts=np.array(["\t".join(r) for r in texts]))
+             texts=np.array(["\t".join(r) for r in texts]), objects=np.stack(objects).astype(np.float16),
+             lighting=np.stack(lighting), actions=np.stack(actions))
     tmp.replace(path)
     return path
+
+
+LABELS = ("objects", "lighting", "actions")
 
 
 class ShardedEpisodes:
@@ -110,7 +152,11 @@ class ShardedEpisodes:
     def _shard(self, i: int) -> dict:
         if i not in self._loaded:
             with np.load(shard_path(self.folder, i)) as z:
-                self._loaded[i] = {k: z[k] for k in ("frames", "latents", "text", "text_mask")}
+                self._loaded[i] = {k: z[k] for k in ("frames", "latents", "text", "text_mask", *LABELS) if k in z}
+            bank = self.folder / f"rollout-{i:04d}.npz"  # model/rollouts.py
+            if bank.exists():
+                with np.load(bank) as z:
+                    self._loaded[i]["drawn"] = z["drawn"]
             got = self._loaded[i]["text"].shape[1]
             if got < self.n_chunks:
                 raise ValueError(f"{shard_path(self.folder, i)} has {got} chunks per episode; this run needs "
@@ -139,21 +185,35 @@ class ShardedEpisodes:
         idx = self._order[self.pos:self.pos + self.batch]
         self.pos += self.batch
         n, F_ = self.n_chunks, None
-        out = {"frames": [], "latents": [], "text": [], "text_mask": []}
+        out = {k: [] for k in ("frames", "latents", "text", "text_mask", "drawn", *LABELS)}
+        has_drawn = 0
         for j in idx:
             s = self._shard(int(j) // self._per)
             e = int(j) % self._per
             T = 1 + n * (s["frames"].shape[1] - 1) // s["text"].shape[1]  # frames of the first n chunks
-            out["frames"].append(s["frames"][e, :T])
-            out["latents"].append(s["latents"][e, :T])
-            out["text"].append(s["text"][e, :n])
-            out["text_mask"].append(s["text_mask"][e, :n])
-        return {
+            for k in ("frames", "latents", "objects", "lighting"):
+                if k in s:
+                    out[k].append(s[k][e, :T])
+            for k in ("text", "text_mask", "actions"):
+                if k in s:
+                    out[k].append(s[k][e, :n])
+            # the chunks' last frames as the model drew them in its own rollout, else the true ones
+            fc = (s["frames"].shape[1] - 1) // s["text"].shape[1]
+            out["drawn"].append(s["drawn"][e, :n] if "drawn" in s else s["latents"][e, fc::fc][:n])
+            has_drawn += "drawn" in s
+        batch = {
             "frames": torch.from_numpy(np.stack(out["frames"])),
             "latents": torch.from_numpy(np.stack(out["latents"]).astype(np.float32)),
             "text": torch.from_numpy(np.stack(out["text"]).astype(np.float32)),
             "text_mask": torch.from_numpy(np.stack(out["text_mask"]).astype(np.float32)),
         }
+        if len(out["objects"]) == len(idx):  # shards built before the labels existed have none
+            batch["objects"] = torch.from_numpy(np.stack(out["objects"]).astype(np.float32))
+            batch["lighting"] = torch.from_numpy(np.stack(out["lighting"]).astype(np.int64))
+            batch["actions"] = torch.from_numpy(np.stack(out["actions"]).astype(np.int64))
+        if has_drawn:
+            batch["drawn"] = torch.from_numpy(np.stack(out["drawn"]).astype(np.float32))
+        return batch
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "pos": self.pos, "n_shards": self.n_shards}
@@ -209,9 +269,13 @@ def main(argv=None):
     ap.add_argument("--shards", type=int, default=8, help=f"shards to have ({EPISODES_PER_SHARD} episodes each)")
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
     ap.add_argument("--text-encoder", type=Path, default=Path("build/text-encoder"))
+    ap.add_argument("--chunks", type=int, help="chunks per episode (default: the config's episode_chunks); a run "
+                                               "reads the first episode_chunks of longer episodes")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as model.train's")
     args = ap.parse_args(argv)
-    run = get_config(args.config)
-    cfg, n = run.model, run.train.episode_chunks
+    from model.config import parse_overrides
+    run = get_config(args.config, **parse_overrides(args.set))
+    cfg, n = run.model, args.chunks or run.train.episode_chunks
     check_folder(args.out, cfg, vae_fingerprint(load_vae(args.vae, cfg)), n)
     todo = [i for i in range(args.shards) if not shard_path(args.out, i).exists()]
     t0 = time.time()

@@ -117,19 +117,37 @@ def _identity_kept(frame: np.ndarray, state) -> float:
     return identity(detect(frame), reading_from_state(state))
 
 
-def run_probe(make, size: int, seed: int = 0) -> dict:
-    """`make(seed)` -> a sampler (model/eval/samplers.py interface). Returns the probe's scores."""
+def unseen_texts(cases: list[ActionCase]) -> list[str]:
+    """The probe's cases worded with a held-out word in every slot of content (model/world/language.py,
+    split "unseen"): colour shades, shape nouns, verbs, directions, distances, places never trained on."""
+    rng = np.random.default_rng(4048)
+    return [describe(c.action, rng, "unseen", c.state) for c in cases]
+
+
+def _first_frames(make, cases: list[ActionCase], texts: list[str], seed: int) -> np.ndarray:
+    last = []
+    for i, (case, text) in enumerate(zip(cases, texts)):
+        s = make(seed + i).start(case.frame)
+        s.act(text)
+        last.append(chunk_frames_uint8(s.run_chunks(1)[0])[-1])
+    return np.stack(last)
+
+
+def _mean(xs) -> float:
+    xs = [float(x) for x in xs if x is not None]
+    return float(np.mean(xs)) if xs else 0.0
+
+
+def run_probe(make, size: int, seed: int = 0, unseen: bool = True, idle: tuple[int, int] | None = (4, 40)) -> dict:
+    """`make(seed)` -> a sampler (model/eval/samplers.py interface). Returns the probe's scores: the one-step
+    cases in held-out wordings, the same cases in unseen words (`unseen_*`), colour and identity drift over
+    16-chunk move rollouts, and an idle page (`idle_*`: `idle` = (scenes, chunks), see `idle_drift`)."""
     t0 = time.time()
     cases, drift = probe_cases(size)
-    last = []
-    for i, case in enumerate(cases):
-        s = make(seed + i).start(case.frame)
-        s.act(case.text)
-        last.append(chunk_frames_uint8(s.run_chunks(1)[0])[-1])
-    fid = score_fidelity(cases, np.stack(last))
+    fid = score_fidelity(cases, _first_frames(make, cases, [c.text for c in cases], seed))
     records = fid["cases"]
     moves = [r for r in records if r["type"] == "move"]
-    kept_colour, identity = [], []
+    kept_colour, identity_curve = [], []
     for j, (start, actions, texts) in enumerate(drift):
         s = make(seed + 1000 + j).start(render(start, size))
         for t in texts:
@@ -139,30 +157,41 @@ def run_probe(make, size: int, seed: int = 0) -> dict:
         state = start
         for a, c in zip(actions, chunks):
             state = outcome(state, a)
-            identity.append(_identity_kept(chunk_frames_uint8(c)[-1], state))
-
-    def mean(xs):
-        xs = [float(x) for x in xs if x is not None]
-        return float(np.mean(xs)) if xs else 0.0
+            identity_curve.append(_identity_kept(chunk_frames_uint8(c)[-1], state))
 
     agent = [r for r in records if r["type"] in ("move", "move_to", "move_next_to")]
     out = {
         "cases": len(cases),
-        "direction": mean(r["direction_ok"] for r in agent),
-        "found": mean(r["position_error"] is not None for r in agent),
-        "kept": mean(r["kept"] for r in records),
-        "position_error": mean(r["position_error"] for r in agent),
-        "move_success": mean(r["success"] for r in moves),
+        "direction": _mean(r["direction_ok"] for r in agent),
+        "found": _mean(r["position_error"] is not None for r in agent),
+        "kept": _mean(r["kept"] for r in records),
+        "position_error": _mean(r["position_error"] for r in agent),
+        "move_success": _mean(r["success"] for r in moves),
         "agent_success": fid["summary"]["agent"] or 0.0,
         "environment_success": fid["summary"]["environment"] or 0.0,
         "by_type": {k: v["success"] for k, v in fid["summary"]["by_type"].items()},
-        "colour_kept_16": mean(kept_colour),
+        "colour_kept_16": _mean(kept_colour),
         # Every chunk of the drift rollouts, not only the last: less noisy, and not part of the score.
-        "identity_kept": mean(identity),
+        "identity_kept": _mean(identity_curve),
     }
     # Repeating the last frame keeps every object and colour but acts on nothing: it scores 0.4.
     out["score"] = (out["direction"] + out["agent_success"] + out["environment_success"] + out["kept"]
                     + out["colour_kept_16"]) / 5.0
+    if unseen:
+        ufid = score_fidelity(cases, _first_frames(make, cases, unseen_texts(cases), seed))
+        uagent = [r for r in ufid["cases"] if r["type"] in ("move", "move_to", "move_next_to")]
+        out.update({"unseen_direction": _mean(r["direction_ok"] for r in uagent),
+                    "unseen_agent_success": ufid["summary"]["agent"] or 0.0,
+                    "unseen_environment_success": ufid["summary"]["environment"] or 0.0,
+                    "unseen_kept": _mean(r["kept"] for r in ufid["cases"])})
+    if idle:
+        d = idle_drift(make, size, scenes=idle[0], chunks=idle[1])
+        out.update({"idle_unchanged": d["unchanged"], "idle_kept_last": d["kept_last"],
+                    "idle_chunks": d["chunks"]})
+    if unseen and idle:
+        # What a person meets: the grammar's score, words never trained on, and an open page holding still.
+        out["score_people"] = (out["score"] * 5 + out["unseen_direction"] + out["unseen_agent_success"]
+                               + out["unseen_environment_success"] + out["idle_unchanged"]) / 9.0
     out["seconds"] = time.time() - t0
     return out
 
@@ -193,7 +222,33 @@ def long_drift(make, size: int, rollouts: int = 8, chunks: int = 32) -> dict:
             "by_quarter": [float(x) for x in quarters], "seconds": time.time() - t0}
 
 
-def probe_model(model, action_encoder, seed: int = 0) -> dict:
+def idle_drift(make, size: int, scenes: int = 4, chunks: int = 60) -> dict:
+    """An open page nobody acts on: `scenes` held-out scenes, `chunks` chunks of the idle action each
+    (the sampler's own, with nothing queued). Per chunk, whether its last frame shows the start scene
+    unchanged (model/eval/judge.py `scene_unchanged`); the share of such chunks, and the objects kept
+    (colour, shape and place: `consistency`) and their identity (colour and shape) at the last chunk.
+    The fast version of the evaluation's idle run (240 chunks); repeating the last frame scores 1."""
+    from model.eval.judge import consistency, scene_unchanged
+    t0 = time.time()
+    seeds = scene_seeds("heldout", 4000)
+    np.random.default_rng(91).shuffle(seeds)
+    unchanged, kept, ident = [], [], []
+    for j in range(scenes):
+        start = random_scene(int(seeds[j]))
+        gt = reading_from_state(start)
+        s = make(2000 + j).start(render(start, size))
+        curve = []
+        for c in s.run_chunks(chunks):
+            curve.append(scene_unchanged(detect(chunk_frames_uint8(c)[-1]), gt))
+        last = detect(chunk_frames_uint8(c)[-1])
+        unchanged.append(float(np.mean(curve)))
+        kept.append(consistency(last, gt))
+        ident.append(identity(last, gt))
+    return {"scenes": scenes, "chunks": chunks, "unchanged": float(np.mean(unchanged)),
+            "kept_last": float(np.mean(kept)), "identity_last": float(np.mean(ident)), "seconds": time.time() - t0}
+
+
+def probe_model(model, action_encoder, seed: int = 0, idle: tuple[int, int] | None = (4, 40)) -> dict:
     """The probe on a PyTorch GLP model (training's EMA weights)."""
     import torch
 
@@ -201,20 +256,28 @@ def probe_model(model, action_encoder, seed: int = 0) -> dict:
     graphs = TorchGraphs(model)
     was_training = model.training
     with torch.no_grad():
-        res = run_probe(lambda s: ReferenceSampler(graphs, action_encoder, s), model.cfg.image_size, seed)
+        res = run_probe(lambda s: ReferenceSampler(graphs, action_encoder, s), model.cfg.image_size, seed, idle=idle)
     model.train(was_training)
     return res
 
 
-def probe_baseline(size: int, chunk_frames: int) -> dict:
-    return run_probe(lambda s: RepeatLastFrame(chunk_frames), size)
+def probe_baseline(size: int, chunk_frames: int, idle: tuple[int, int] | None = (4, 40)) -> dict:
+    return run_probe(lambda s: RepeatLastFrame(chunk_frames), size, idle=idle)
 
 
 def format_row(name: str, r: dict) -> str:
-    return (f"{name:<22} direction {r['direction']:.3f}  found {r['found']:.3f}  kept {r['kept']:.3f}  "
-            f"pos.err {r['position_error']:.3f}  env {r['environment_success']:.3f}  "
-            f"colour kept@16 {r['colour_kept_16']:.3f}  identity {r.get('identity_kept', float('nan')):.3f}  "
-            f"score {r['score']:.3f}")
+    row = (f"{name:<22} direction {r['direction']:.3f}  found {r['found']:.3f}  kept {r['kept']:.3f}  "
+           f"pos.err {r['position_error']:.3f}  env {r['environment_success']:.3f}  "
+           f"colour kept@16 {r['colour_kept_16']:.3f}  identity {r.get('identity_kept', float('nan')):.3f}  "
+           f"score {r['score']:.3f}")
+    if "unseen_direction" in r:
+        row += (f"\n{'':<22} unseen words: direction {r['unseen_direction']:.3f}  agent {r['unseen_agent_success']:.3f}"
+                f"  env {r['unseen_environment_success']:.3f}  kept {r['unseen_kept']:.3f}")
+    if "idle_unchanged" in r:
+        row += f"\n{'':<22} idle {r['idle_chunks']} chunks: unchanged {r['idle_unchanged']:.3f}  kept {r['idle_kept_last']:.3f}"
+    if "score_people" in r:
+        row += f"  score (with unseen words and idle) {r['score_people']:.3f}"
+    return row
 
 
 def main(argv=None):
@@ -227,6 +290,8 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, help="also write the scores here")
     ap.add_argument("--long-drift", action="store_true",
                     help="also identity kept over 8 held-out rollouts of 32 move chunks (minutes; see long_drift)")
+    ap.add_argument("--idle-chunks", type=int, default=40,
+                    help="chunks of the idle run from each of 4 held-out scenes (0: none; the evaluation runs 240)")
     ap.add_argument("--record", action="store_true",
                     help="store the result in the checkpoint as the probe of its weights (what its model card quotes)")
     args = ap.parse_args(argv)
@@ -235,12 +300,13 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     from model.text_encoder import ActionEncoder
+    idle = (4, args.idle_chunks) if args.idle_chunks else None
     if args.checkpoint:
         from model.checkpoint import load_checkpoint
         model, _ = load_checkpoint(args.checkpoint)
         text_dir = args.text_encoder or Path("public/models/tabletop/text-encoder")
         encoder = ActionEncoder(text_dir, model.cfg.max_action_tokens)
-        res = probe_model(model, encoder)
+        res = probe_model(model, encoder, idle=idle)
         size, frames = model.cfg.image_size, model.cfg.chunk_frames
         if args.long_drift:
             from model.sampler import ReferenceSampler, TorchGraphs
@@ -250,11 +316,11 @@ def main(argv=None):
     else:
         from model.eval.samplers import load_bundle
         b = load_bundle(args.bundle, threads=args.threads)
-        res = run_probe(b.sampler, b.size)
+        res = run_probe(b.sampler, b.size, idle=idle)
         size, frames = b.size, b.chunk_frames
         if args.long_drift:
             res["long_drift"] = long_drift(b.sampler, b.size)
-    base = probe_baseline(size, frames)
+    base = probe_baseline(size, frames, idle=idle)
     print(format_row("model", res))
     print(format_row("repeat last frame", base))
     print(f"{res['cases']} cases in {res['seconds']:.0f}s; success by type: "

@@ -48,11 +48,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model.config import CONFIGS, GLPConfig, RunConfig, TrainConfig, get_config
+from model.config import CONFIGS, GLPConfig, RunConfig, TrainConfig, get_config, parse_overrides
 from model.data import EpisodeStream, to_float_frames
 from model.checkpoint import load_checkpoint, load_vae
 from model.glp import GLP, count_params
@@ -116,14 +117,87 @@ def change_weights(chunk: torch.Tensor, history: torch.Tensor, motion_weight: fl
     return 1.0 + (motion_weight - 1.0) * (diff > threshold).float()
 
 
+class ReadoutHead(nn.Module):
+    """A training-only head: `n` learned queries attend over a set of tokens (the backbone's predicted
+    state), each query's output read by a linear layer into `out` numbers. Never exported: it exists to
+    put a loss on what the tokens must carry."""
+
+    def __init__(self, width: int, n: int, out: int, heads: int = 4):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(1, n, width) * 0.02)
+        self.ln = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.GELU(), nn.Linear(width, out))
+
+    def forward(self, tokens):  # (N, T, D) -> (N, n, out)
+        kv = self.ln(tokens)
+        q = self.queries.expand(tokens.shape[0], -1, -1)
+        return self.mlp(q + self.attn(q, kv, kv, need_weights=False)[0])
+
+
+class StateReadout(nn.Module):
+    """Reads the world the simulator knows back from the backbone's predicted state s_t: for each of the
+    six colours (one object each at most) whether it is on the table, its shape and its place, and the
+    lighting, at the end of chunk t. The decoder draws from s_t, so a state that carries every object's
+    identity can restore what its own drawn history loses."""
+
+    def __init__(self, width: int, colours: int = 6, shapes: int = 3, levels: int = 4):
+        super().__init__()
+        self.objects = ReadoutHead(width, colours, 1 + shapes + 2)
+        self.lighting = ReadoutHead(width, 1, levels)
+
+    def loss(self, states, objects, lighting):
+        """states (N, Q, D); objects (N, 6, 4) [present, shape, x, y]; lighting (N,)."""
+        o = self.objects(states)
+        present = objects[..., 0]
+        l_present = F.binary_cross_entropy_with_logits(o[..., 0], present)
+        on = present > 0.5
+        l_shape = F.cross_entropy(o[..., 1:4][on], objects[..., 1][on].long()) if on.any() else o.sum() * 0
+        l_place = (o[..., 4:6] - objects[..., 2:4]).abs().sum(-1)[on].mean() * 4.0 if on.any() else o.sum() * 0
+        l_light = F.cross_entropy(self.lighting(states)[:, 0], lighting)
+        return l_present + l_shape + l_place + l_light, {"state_place": l_place.detach() / 4.0}
+
+
+class ActionReadout(nn.Module):
+    """Reads the structured action (type, object, target, colour, shape, direction, distance, place, side,
+    level: model/latents.py ACTION_FIELDS) back from the backbone's predicted state s_t, whose turn read the
+    action's text: the text pathway must then carry what matters in a sentence, whatever its words."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        from model.latents import ACTION_FIELDS
+        self.sizes = [len(v) for v in ACTION_FIELDS.values()]
+        self.head = ReadoutHead(width, len(self.sizes), max(self.sizes))
+
+    def loss(self, states, actions):
+        """states (N, Q, D); actions (N, fields) class indices, -1 where a field does not apply."""
+        logits = self.head(states)
+        total, n = logits.sum() * 0, 0
+        for i, k in enumerate(self.sizes):
+            ok = actions[:, i] >= 0
+            if ok.any():
+                total = total + F.cross_entropy(logits[ok, i, :k], actions[ok, i])
+                n += 1
+        return total / max(n, 1)
+
+
 class GLPLoss(nn.Module):
-    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float, self_history: float = 0.0):
+    def __init__(self, model: GLP, windows_per_episode: int, motion_weight: float, self_history: float = 0.0,
+                 state_readout: float = 0.0, action_readout: float = 0.0, rollout_history: float = 0.0):
         super().__init__()
         self.model = model
         self.encoder, self.backbone, self.decoder = model.encoder, model.backbone, model.decoder
         self.k = windows_per_episode
         self.motion_weight = motion_weight
         self.self_history = self_history
+        self.rollout_history = rollout_history
+        # Training-only heads (weights of their losses; 0 = no head): never part of the exported model.
+        self.state_weight, self.action_weight = state_readout, action_readout
+        self.heads = nn.ModuleDict()
+        if state_readout > 0:
+            self.heads["state"] = StateReadout(model.cfg.state_width)
+        if action_readout > 0:
+            self.heads["action"] = ActionReadout(model.cfg.state_width)
 
     @torch.no_grad()
     def drawn_history(self, history, latents, b, t, text, text_mask, states):
@@ -164,10 +238,14 @@ class GLPLoss(nn.Module):
         out[i] = drawn.to(out.dtype)
         return out
 
-    def forward(self, frames_u8, text, text_mask, latents=None):
+    def forward(self, frames_u8, text, text_mask, latents=None, objects=None, lighting=None, actions=None,
+                drawn=None, burn_in: int = 0):
         """frames_u8 (B, 1 + n*F, H, W, 3); text (B, n, L, 384); text_mask (B, n, L);
         latents (B, 1 + n*F, C, h, w): the frames' VAE latents when pre-encoded (model/latents.py),
-        else the window frames are encoded here."""
+        else the window frames are encoded here. The simulator's labels for the training-only heads:
+        objects (B, 1 + n*F, 6, 4), lighting (B, 1 + n*F), actions (B, n, fields). drawn (B, n, C, h, w):
+        the last frame of each chunk as the model drew it in a rollout of its own (model/rollouts.py).
+        burn_in: turns that only fill the backbone's cache (no gradient, no decoder window)."""
         m, cfg = self.model, self.model.cfg
         Fc, C, h = cfg.chunk_frames, cfg.latent_channels, cfg.latent_size
         frames = to_float_frames(frames_u8)  # (B, T, 3, H, W)
@@ -178,8 +256,15 @@ class GLPLoss(nn.Module):
         chunks = frames[:, 1:].reshape(B, n, Fc, *frames.shape[2:])
 
         # 1. Encoder h on what each turn observes: chunk t - 2 (state lag), else the start scene.
+        #    The first `burn_in` turns run without gradients: they only fill the KV cache, so that the turns
+        #    trained on can be past max_turns (the start scene rolled out of the cache, as in a long session).
         obs = torch.stack([chunks[:, t - 2] if t >= 2 else start for t in range(n)], 1)  # (B, n, F, 3, H, W)
-        observed = self.encoder(obs.flatten(0, 1)).reshape(B, n, cfg.state_tokens, cfg.state_width)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and burn_in == 0):
+            early = self.encoder(obs[:, :max(burn_in, 1)].flatten(0, 1)) if burn_in else None
+        late = self.encoder(obs[:, burn_in:].flatten(0, 1))
+        observed = (late if early is None else torch.cat([early.reshape(B, burn_in, *early.shape[1:]),
+                                                          late.reshape(B, n - burn_in, *late.shape[1:])], 1).flatten(0, 1))
+        observed = observed.reshape(B, n, cfg.state_tokens, cfg.state_width)
 
         # 2. Backbone unrolled over the turns, with the runtime's rolling KV cache.
         kv, kv_mask = self.backbone.empty_cache(B, dev, turns=n - 1)
@@ -187,12 +272,26 @@ class GLPLoss(nn.Module):
         states = []
         for t in range(n):
             first = torch.full((B,), 1.0 if t == 0 else 0.0, device=dev)
-            prev, kv, kv_mask = self.backbone(prev, first, observed[:, t], text[:, t], text_mask[:, t], kv, kv_mask)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and t >= burn_in):
+                prev, kv, kv_mask = self.backbone(prev, first, observed[:, t], text[:, t], text_mask[:, t], kv,
+                                                  kv_mask)
             states.append(prev)
         states = torch.stack(states, 1)  # (B, n, Q, D)
+        head_loss, head_parts = states.sum() * 0, {}
+        trained = slice(burn_in, n)
+        if "state" in self.heads and objects is not None:
+            last = torch.arange(burn_in, n, device=dev) * Fc + Fc  # the last frame of each chunk: what s_t describes
+            hl, head_parts = self.heads["state"].loss(states[:, trained].flatten(0, 1), objects[:, last].flatten(0, 1),
+                                                       lighting[:, last].flatten())
+            head_loss = head_loss + self.state_weight * hl
+            head_parts["state"] = hl.detach()
+        if "action" in self.heads and actions is not None:
+            al = self.heads["action"].loss(states[:, trained].flatten(0, 1), actions[:, trained].flatten(0, 1))
+            head_loss = head_loss + self.action_weight * al
+            head_parts["action"] = al.detach()
 
         # 3. k decoder windows per episode, noised as at inference. Only their frames go through the VAE.
-        t = torch.randint(0, n, (B, self.k), device=dev).flatten()  # later chunk of each window
+        t = torch.randint(burn_in, n, (B, self.k), device=dev).flatten()  # later chunk of each window
         b = torch.arange(B, device=dev).repeat_interleave(self.k)
         N = len(t)
         present = (t >= 1).float()
@@ -214,6 +313,11 @@ class GLPLoss(nn.Module):
         state2 = torch.stack([states[b, e_idx], states[b, t]], 1)
         if self.self_history > 0 and latents is not None:
             history = self.drawn_history(history, latents, b, t, text, text_mask, states)
+        if self.rollout_history > 0 and drawn is not None:
+            # The history as a whole rollout of the model's own left it: chunk t - 2 drawn after t - 2 chunks
+            # of its own drawings, with the errors they piled up (the targets stay the true chunks).
+            pick = (t >= 2) & (torch.rand(t.shape, device=dev) < self.rollout_history)
+            history = torch.where(pick.reshape(-1, 1, 1, 1), drawn[b, tm2].to(history.dtype), history)
 
         sig_e, sig_l = sample_window_sigmas((t == 0).cpu().numpy(), np.random.default_rng(int(torch.randint(0, 2**31, ()))), size=len(t))
         sigma = torch.stack([torch.from_numpy(sig_e), torch.from_numpy(sig_l)], 1).to(dev)  # (N, 2)
@@ -239,7 +343,8 @@ class GLPLoss(nn.Module):
         loss_l = flow_loss(v[:, 1 + Fc:], later, n_l, sigma[:, 1])
         loss_e = flow_loss(v[:, 1:1 + Fc], earlier, n_e, sigma[:, 0]) * present
         loss = (loss_l.sum() + loss_e.sum()) / (len(t) + present.sum())
-        return loss, {"later": loss_l.mean().detach(), "earlier": (loss_e.sum() / present.sum().clamp(min=1)).detach()}
+        return loss + head_loss, {"later": loss_l.mean().detach(),
+                                  "earlier": (loss_e.sum() / present.sum().clamp(min=1)).detach(), **head_parts}
 
 
 # ---------------------------------------------------------------------------
@@ -314,6 +419,8 @@ class Run:
             return
         state = {"config": self.cfg.to_dict(), "train": self.tc.__dict__, "stage": self.stage, "step": self.step,
                  "model": self.model.state_dict(), "ema": self.ema.state_dict(), "meta": self.meta}
+        if getattr(self, "heads", None) is not None and len(self.heads):
+            state["heads"] = self.heads.state_dict()  # training-only: needed to resume, never exported
         if not final and self.opt is not None:
             # Everything a resumed run needs to take the same next step: optimizer, RNG, data position.
             state["opt"] = self.opt.state_dict()
@@ -334,6 +441,7 @@ class Run:
         self._rng_state = ck.get("rng")
         self._data_state = ck.get("data")
         self.best_probe = ck.get("best_probe")
+        self._heads_state = ck.get("heads")
         # The card must show every command that shaped the weights, not just the first one.
         # ... and what each part ran on: a run may move to another machine, or to more threads, when resumed.
         self.meta.setdefault("resumes", []).append(
@@ -374,10 +482,16 @@ class Run:
     def init_from(self, path: Path):
         """Continue training from another run's weights (a checkpoint, or the half-precision EMA
         weights kept beside a bundle): every weight, a fresh optimizer, stage 2 from step 0."""
+        from model.checkpoint import WEIGHT_FREE_FIELDS
         model, meta = load_checkpoint(path)
-        if model.cfg != self.cfg:
-            diff = {k: (v, self.cfg.to_dict()[k]) for k, v in model.cfg.to_dict().items() if self.cfg.to_dict()[k] != v}
-            raise ValueError(f"{path} has another model shape {diff} (its, this run's): use its --config/--set")
+        mine = self.cfg.to_dict()
+        diff = {k: (v, mine[k]) for k, v in model.cfg.to_dict().items() if mine[k] != v}
+        shape = {k: d for k, d in diff.items() if k not in WEIGHT_FREE_FIELDS}
+        if shape:
+            raise ValueError(f"{path} has another model shape {shape} (its, this run's): use its --config/--set")
+        if diff:  # e.g. a longer action token budget: the same weights, trained on from here
+            model, meta = load_checkpoint(path, **{k: mine[k] for k in diff})
+            self.meta["init_changes"] = {k: list(d) for k, d in diff.items()}
         self.model.load_state_dict(model.state_dict())
         self.ema.load_state_dict(model.state_dict())
         self.stage, self.step = "glp", 0
@@ -483,6 +597,10 @@ class Run:
         """bf16 autocast or fp32: `--precision`, or with `auto` whichever is faster here on
         this stage's own step (timed on the first batch, forward and backward)."""
         choice = self.args.precision
+        if choice == "auto" and self.device.type == "cpu" and not bf16_matmul_helps():
+            choice = "fp32"  # bf16 emulated here (no AMX/AVX512-BF16): a bf16 step would take minutes to time
+            if self.main:
+                print(f"{name}: bf16 matrix products are slower than fp32 on this CPU -> fp32")
         if choice == "auto" and self.device.type == "cpu":
             b = next(self.data)
             times = {}
@@ -580,7 +698,12 @@ class Run:
         params = [p for n, p in self.model.named_parameters() if not n.startswith("vae.")]
         self.windows = self.args.windows or tc.windows_per_episode
         loss_mod = GLPLoss(self.model, windows_per_episode=self.windows, motion_weight=tc.motion_weight,
-                           self_history=tc.self_history)
+                           self_history=tc.self_history, state_readout=tc.state_readout,
+                           action_readout=tc.action_readout, rollout_history=tc.rollout_history).to(self.device)
+        self.heads = loss_mod.heads
+        if getattr(self, "_heads_state", None):
+            self.heads.load_state_dict(self._heads_state)
+        params += list(self.heads.parameters())
 
         def batch_fn(wrapped, b):
             return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device))
@@ -593,19 +716,26 @@ class Run:
             if self.world > 1:
                 dist.barrier()
             data = ShardedEpisodes(self.args.data, tc.glp_batch, seed=tc.seed + 17 * self.rank,
-                                   n_chunks=tc.episode_chunks)
+                                   n_chunks=tc.long_chunks if tc.long_episodes > 0 else tc.episode_chunks)
             if getattr(self, "_data_state", None):
                 data.load_state_dict(self._data_state)
 
             def batch_fn(wrapped, b):
+                # A share `long_episodes` of the steps trains the last episode_chunks turns of long_chunks-turn
+                # episodes (the turns before only fill the cache); the others the first episode_chunks turns.
+                long = tc.long_episodes > 0 and np.random.default_rng([tc.seed, self.step]).random() < tc.long_episodes
+                b = b if long else cut_episodes(b, tc.episode_chunks, self.cfg.chunk_frames)
+                extra = {k: b[k].to(self.device) for k in ("objects", "lighting", "actions", "drawn") if k in b}
                 return wrapped(b["frames"].to(self.device), b["text"].to(self.device), b["text_mask"].to(self.device),
-                               b["latents"].to(self.device))
+                               b["latents"].to(self.device), burn_in=b["text"].shape[1] - tc.episode_chunks, **extra)
 
         # The card must say which loss its final value is (the weighted one is not comparable to the plain one).
         return self.train_stage("glp", loss_mod, params, tc.glp_steps, tc.glp_lr, batch_fn,
                          n_chunks=tc.episode_chunks, batch=tc.glp_batch, data=data,
                          record={"motion_weight": tc.motion_weight, "windows_per_episode": self.windows,
-                                 "self_history": tc.self_history,
+                                 "self_history": tc.self_history, "state_readout": tc.state_readout,
+                                 "action_readout": tc.action_readout, "rollout_history": tc.rollout_history,
+                                 "episode_chunks": tc.episode_chunks, "long_episodes": tc.long_episodes,
                                  "data": str(self.args.data) if self.args.data else "generated on the fly"})
 
     def build_data(self):
@@ -661,6 +791,27 @@ def measure_peak(device: torch.device, n: int = 1024, reps: int = 8) -> dict:
     return out
 
 
+def cut_episodes(b: dict, n: int, frames_per_chunk: int) -> dict:
+    """A batch of episodes cut to their first n chunks (per-frame arrays to 1 + n * F frames)."""
+    T = 1 + n * frames_per_chunk
+    per_frame = ("frames", "latents", "objects", "lighting")
+    return {k: v[:, :T] if k in per_frame else v[:, :n] for k, v in b.items()}
+
+
+def bf16_matmul_helps(n: int = 256) -> bool:
+    """Whether a bf16 matrix product beats fp32 here at all (a quick check, a few milliseconds)."""
+    a32 = torch.randn(n, n)
+    times = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = a32.to(dtype)
+        a @ a
+        t0 = time.perf_counter()
+        for _ in range(4):
+            a @ a
+        times[dtype] = time.perf_counter() - t0
+    return times[torch.bfloat16] < times[torch.float32]
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -692,13 +843,10 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override config fields, e.g. --set glp_steps=100 decoder_width=128")
     args = ap.parse_args(argv)
-    defaults = {**GLPConfig().to_dict(), **TrainConfig().__dict__}
-    overrides = {}
-    for kv in args.set:
-        k, _, v = kv.partition("=")
-        if k not in defaults:
-            ap.error(f"--set {k}: no such config field; fields are {', '.join(sorted(defaults))}")
-        overrides[k] = type(defaults[k])(v)
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as e:
+        ap.error(str(e))
     if not (args.text_encoder / QUANTIZED_NAME).exists():
         print(f"exporting the action encoder to {args.text_encoder} ...")
         export_text_encoder(args.text_encoder)
