@@ -64,7 +64,7 @@ def draw_episodes(model, frames_u8, latents, text, text_mask, seed: int = 0) -> 
     shape = (B, Fc, *latents.shape[2:])
     earlier, later = None, None
     hs = torch.full((B,), cfg.conditioning_noise)
-    for p in range(n - 1):  # phase p enqueues chunk p and finishes chunk p - 1
+    for p in range(n):  # phase p enqueues chunk p and finishes chunk p - 1
         later = torch.randn(shape, generator=g)
         e_idx = p - 1 if earlier is not None else p
         text2 = torch.stack([text[:, e_idx], text[:, p]], 1)

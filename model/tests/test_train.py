@@ -134,3 +134,81 @@ def test_drawn_history_replaces_only_histories_inference_draws():
     assert not drawn.requires_grad  # a drawing is an input, never a path for gradients
     loss.self_history = 0.0
     assert torch.equal(loss.drawn_history(history, latents, b, t, text, mask, states), history)
+
+
+def _tiny_batch(cfg, B=2, n=4, seed=0):
+    """A batch of tiny-config episodes with the simulator's labels, as model/latents.py shards hold them."""
+    import numpy as np
+
+    from model.latents import action_labels, object_labels
+    from model.world import generate_episode, rollout
+    frames, objects, lighting, actions = [], [], [], []
+    for b in range(B):
+        ep = generate_episode(100 + b + seed, n, frames_per_chunk=cfg.chunk_frames, size=cfg.image_size)
+        f, states = rollout(ep)
+        o, li = object_labels(states)
+        frames.append(f), objects.append(o), lighting.append(li)
+        actions.append(np.stack([action_labels(s["action"]) for s in ep["steps"]]))
+    T = 1 + n * cfg.chunk_frames
+    g = torch.Generator().manual_seed(seed)
+    return {"frames": torch.from_numpy(np.stack(frames)),
+            "latents": torch.randn(B, T, cfg.latent_channels, cfg.latent_size, cfg.latent_size, generator=g),
+            "text": torch.randn(B, n, cfg.max_action_tokens, cfg.text_width, generator=g),
+            "text_mask": torch.ones(B, n, cfg.max_action_tokens),
+            "objects": torch.from_numpy(np.stack(objects)), "lighting": torch.from_numpy(np.stack(lighting)).long(),
+            "actions": torch.from_numpy(np.stack(actions)).long()}
+
+
+def test_readout_heads_train_the_backbone_and_burn_in_turns_get_no_gradient():
+    from model.config import get_config
+    from model.glp import GLP
+    from model.train import GLPLoss, cut_episodes
+    cfg = get_config("tiny").model
+    torch.manual_seed(0)
+    model = GLP(cfg)
+    b = _tiny_batch(cfg, n=6)
+    plain = GLPLoss(model, 2, 10.0)
+    heads = GLPLoss(model, 2, 10.0, state_readout=0.5, action_readout=0.5)
+    assert not len(plain.heads) and set(heads.heads) == {"state", "action"}
+    # the heads are the loss's, not the model's: nothing of them is exported
+    assert not {id(p) for p in heads.heads.parameters()} & {id(p) for p in model.parameters()}
+    loss, parts = heads(b["frames"], b["text"], b["text_mask"], b["latents"], b["objects"], b["lighting"],
+                        b["actions"])
+    assert parts["state"] > 0 and parts["action"] > 0 and parts["state_place"] > 0
+    loss.backward()
+    assert model.backbone.queries.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in heads.heads.parameters())
+    # a short episode: the first 4 chunks of each, per-frame arrays cut to 1 + 4F frames
+    short = cut_episodes(b, 4, cfg.chunk_frames)
+    assert short["frames"].shape[1] == 1 + 4 * cfg.chunk_frames and short["actions"].shape[1] == 4
+    # burn-in: the first turns only fill the cache; the encoder trains only through the turns after them
+    from model.checkpoint import random_model
+    model = random_model("tiny").train()  # every zero-initialised pathway open, so the state's gradient flows
+    plain = GLPLoss(model, 2, 10.0)
+    enc_grad = {}
+    for burn_in in (0, 5):
+        model.zero_grad()
+        torch.manual_seed(1)
+        loss, _ = plain(b["frames"], b["text"], b["text_mask"], b["latents"], burn_in=burn_in)
+        loss.backward()
+        assert torch.isfinite(loss) and model.decoder.out.weight.grad is not None
+        enc_grad[burn_in] = model.encoder.patch.weight.grad.abs().sum()
+    assert enc_grad[0] > 0 and enc_grad[5] > 0
+
+
+def test_rollout_bank_draws_each_chunk_from_the_models_own_history():
+    """model/rollouts.py: the chunks' last frames as the model drew them in a whole rollout; a decoder that
+    draws no change keeps the start scene (its first history) through every chunk."""
+    from model.config import get_config
+    from model.glp import GLP
+    from model.rollouts import draw_episodes
+    cfg = get_config("tiny").model
+    torch.manual_seed(0)
+    model = GLP(cfg).eval()  # zero-initialised output: draws no change from the history frame
+    b = _tiny_batch(cfg, n=5)
+    drawn = draw_episodes(model, b["frames"], b["latents"], b["text"], b["text_mask"])
+    assert drawn.shape == (2, 5, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
+    start = b["latents"][:, 0]
+    for t in range(4):  # chunks 0..3 finished; the last is never finished and keeps the true frame
+        assert torch.allclose(drawn[:, t], start, atol=1e-5)
+    assert torch.equal(drawn[:, 4], b["latents"][:, 5 * cfg.chunk_frames])  # chunk 4 ends at frame 5F
