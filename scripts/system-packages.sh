@@ -84,9 +84,10 @@ install() {
       sudo=(sudo)
     fi
     echo "installing Debian packages: $(echo $gone)" >&2
-    "${sudo[@]}" apt-get update -qq >&2
     # shellcheck disable=SC2086  # one package a word
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq $gone >/dev/null
+    if ! { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $gone >/dev/null; }; then
+      echo "apt-get could not install them (above: why)" >&2
+    fi
     LOADER_CACHE=$(/sbin/ldconfig -p 2>/dev/null || true)
   fi
   check "$@"

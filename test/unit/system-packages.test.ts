@@ -4,7 +4,9 @@
  * and the command that installs it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
@@ -50,5 +52,25 @@ describe('system packages', () => {
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('where apt-get cannot install one, install stops at once, naming it and the command', () => {
+    // apt-get (and sudo, for a run that is not root) stand-ins: a machine with no way to the archive
+    const bin = mkdtempSync(join(tmpdir(), 'system-packages-'));
+    try {
+      writeFileSync(join(bin, 'apt-get'), '#!/bin/sh\necho "E: no archive here" >&2\nexit 100\n');
+      writeFileSync(join(bin, 'sudo'), '#!/bin/sh\nexec "$@"\n');
+      for (const f of ['apt-get', 'sudo']) chmodSync(join(bin, f), 0o755);
+      const r = spawnSync('bash', [SCRIPT, 'install', 'browser'], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CHROMIUM_PATH: '/nonexistent/chromium' },
+        timeout: 30_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('E: no archive here'); // apt-get's own reason
+      expect(r.stderr).toMatch(/apt-get install -y chromium\b/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
