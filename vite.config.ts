@@ -36,8 +36,13 @@ function serviceWorker(): Plugin {
 
 export default defineConfig({
   plugins: [serviceWorker()],
-  // onnxruntime-web ships prebuilt ESM and loads its WASM by URL; pre-bundling breaks that.
-  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  optimizeDeps: {
+    // onnxruntime-web ships prebuilt ESM and loads its WASM by URL; pre-bundling breaks that.
+    exclude: ['onnxruntime-web'],
+    // Only the conditioning worker imports it, and the dependency scan does not follow workers: found
+    // at the first load, it had every dependency bundled a second time.
+    include: ['@huggingface/transformers'],
+  },
   worker: { format: 'es' },
   build: {
     target: 'es2022',
@@ -47,7 +52,18 @@ export default defineConfig({
   },
   // Browser tests (WC_TEST) run without hot reload: a page must not reload mid-test.
   // Cross-origin isolated, so ONNX Runtime's WASM runs threads (src/sw/isolation.ts).
-  server: { port: 5173, strictPort: false, hmr: !process.env.WC_TEST, headers: ISOLATION_HEADERS },
+  server: {
+    port: 5173,
+    strictPort: false,
+    hmr: !process.env.WC_TEST,
+    headers: ISOLATION_HEADERS,
+    // Nothing the page imports lives here: watching the Python venv (95,000 files), training runs and
+    // build outputs kept the server's one thread busy for half a minute after it started, while the
+    // first page waited on it.
+    watch: { ignored: ['**/.venv/**', '**/runs/**', '**/build/**', '**/dist/**', '**/dist-lib/**'] },
+    // Transformed at start, before the first page asks for them one import at a time.
+    warmup: { clientFiles: ['./src/demo/main.ts', './workers/*.worker.ts'] },
+  },
   preview: { port: 4173, headers: ISOLATION_HEADERS },
   test: {
     include: ['test/unit/**/*.test.ts'],

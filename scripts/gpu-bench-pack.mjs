@@ -146,6 +146,6 @@ function nodeXz() {
 
 function vulkanLoader() {
   const found = execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).match(/libvulkan\.so\.1 \(libc6,x86-64\) => (\S+)/);
-  if (!found) throw new Error('no Vulkan loader here (Debian: apt-get install libvulkan1)');
+  if (!found) throw new Error('no Vulkan loader here to pack: install Debian\'s libvulkan1 (apt-get install -y libvulkan1, or bash scripts/system-packages.sh install gpu-bench)');
   return found[1];
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: install what the tests need on a fresh machine, then run them all.
-#   Node packages (npm ci), Debian's Chromium, a Python venv with model/requirements.txt,
+#   Debian packages (scripts/system-packages.sh: the one list, each with the step that needs it; checked
+#   before anything long runs), Node packages (npm ci), a Python venv with model/requirements.txt,
 #   then: typecheck, unit tests (Node), Python tests, a fresh tiny bundle export, the GPU benchmark in
 #   Node (packed, on Mesa's software Vulkan), browser tests.
 # Re-runs skip installs that are already current.
@@ -9,23 +10,18 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$1" "$(( $(date +%s) - start ))"; }
 
-step "1. Node packages"
+step "1. Debian packages (scripts/system-packages.sh)"
+export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium} PYTHON=${PYTHON:-python3}
+bash scripts/system-packages.sh install
+"$CHROMIUM_PATH" --version 2>/dev/null | tail -1
+
+step "2. Node packages"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 
-step "2. Chromium (Debian package)"
-CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
-if [ ! -x "$CHROMIUM_PATH" ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
-fi
-export CHROMIUM_PATH
-"$CHROMIUM_PATH" --version 2>/dev/null | tail -1
-
 step "3. Python packages (model/requirements.txt, pinned)"
-PY=${PYTHON:-python3}
+PY=$PYTHON
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 if [ ! -f .venv/.requirements.stamp ] || [ model/requirements.txt -nt .venv/.requirements.stamp ]; then
   .venv/bin/python -m pip install -q --upgrade pip

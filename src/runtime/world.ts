@@ -48,6 +48,12 @@ export interface WorldOptions {
    * the page is cross-origin isolated (see the README), else 1.
    */
   threads?: number;
+  /**
+   * Run one chunk through every graph before resolving (default true), so the first
+   * real chunk is not slow. A caller that runs every graph itself at once (the bundle
+   * self-test, verifyBundle) would only repeat it: false skips it.
+   */
+  warmUp?: boolean;
 }
 
 /** A scene's image file -> its RGBA bytes (height x width x 4) at the model's frame size. */
@@ -206,7 +212,7 @@ export class World {
    * 2. Pick backend and variant from the detected capabilities.
    * 3. Fetch the files (cache first, checksums verified).
    * 4. Start the workers and compile the graphs; fall back to WASM if WebGPU fails.
-   * 5. Warm up: one call through every graph, so the first real chunk is not slow.
+   * 5. Warm up: one call through every graph, so the first real chunk is not slow (unless `warmUp: false`).
    */
   static async load(opts: WorldOptions): Promise<World> {
     const report = opts.onProgress ?? (() => {});
@@ -255,9 +261,11 @@ export class World {
     if (single) notices.push(single);
     const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.workers, opts.decodeImage ?? browserDecoder, opts.threads);
     // 5.
-    report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
-    const warm = await world.newSession({ seed: 0 });
-    await warm.step();
+    if (opts.warmUp !== false) {
+      report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
+      const warm = await world.newSession({ seed: 0 });
+      await warm.step();
+    }
     report({ stage: 'ready', loaded: 1, total: 1, fromCache: 0 });
     return world;
   }

@@ -1,7 +1,8 @@
 /**
  * The demo page's features, in real Chromium, with the tiny bundle so each step
- * takes seconds (on WASM, after the first test: what is tested here is the
- * page, and SwiftShader's software WebGPU is slow): the action bar and its history, quick
+ * takes seconds (on WASM: what is tested here is the page, and SwiftShader's
+ * software WebGPU is slow; loading on WebGPU, with its progress, badge and
+ * notices, is demo.spec.ts): the backend picked, the action bar and its history, quick
  * actions and arrow keys, pause/resume/reset, seeds and share links that
  * replay a rollout exactly, forks side by side with timelines, simulate-then-
  * act, WebM recording, and dropping in your own image. The tiny bundle's world
@@ -11,7 +12,6 @@
 import { type Page, expect, test } from '@playwright/test';
 
 const TINY = '/?bundle=/build/bundles/tiny/&backend=wasm';
-const TINY_WEBGPU = '/?bundle=/build/bundles/tiny/&backend=webgpu'; // asked for: SwiftShader is not picked by itself
 
 async function open(page: Page, url = TINY) {
   const errors: string[] = [];
@@ -35,30 +35,6 @@ async function chunkHashes(page: Page, n: number): Promise<number[]> {
     });
   }, n);
 }
-
-test('loading shows progress, then a backend badge and a live readout', async ({ page }) => {
-  const progress: string[] = [];
-  await page.exposeFunction('noteStage', (s: string) => progress.push(s));
-  await page.addInitScript(() => {
-    new MutationObserver(() => {
-      const s = document.getElementById('progress')?.dataset.stage;
-      if (s) (window as any).noteStage(s);
-    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-stage'] });
-  });
-  const failed: string[] = [];
-  page.on('response', (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
-  const errors = await open(page, TINY_WEBGPU);
-  expect(progress).toEqual(expect.arrayContaining(['download', 'compile', 'warmup']));
-  await expect(page.locator('#progress')).toBeHidden();
-  await expect(page.locator('#backend')).toHaveAttribute('data-backend', 'webgpu');
-  await expect(page.locator('#backend')).toContainText('WebGPU');
-  await expect(page.locator('#notice')).toContainText('shader-f16'); // why fp32 was chosen
-  await expect(page.locator('#notice')).toContainText('software adapter'); // and that SwiftShader is slow
-  // frame rates while it generates; once the still world has settled, that it holds still
-  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps|holding still at chunk \d+: nothing changes until you act/);
-  expect(failed).toEqual([]); // no 404 (the favicon was one)
-  expect(errors).toEqual([]);
-});
 
 test('with no options on a software-only WebGPU adapter, the demo runs on WASM and says why', async ({ page }) => {
   await open(page, '/?bundle=/build/bundles/tiny/');

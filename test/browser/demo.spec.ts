@@ -1,15 +1,35 @@
 /**
- * The demo end to end: open it, wait for the model, type an action, see new
- * frames on the canvas, on the WebGPU backend.
+ * The demo end to end with the shipped model, on the WebGPU backend: loading
+ * shows its progress, then a backend badge, the notices and a live readout;
+ * an action typed produces new frames on the canvas. One page for all of it:
+ * on SwiftShader, loading on WebGPU (its shaders compiled in software) is the
+ * slow part of the browser tests.
  */
 import { expect, test } from '@playwright/test';
 
-test('an action typed in the demo produces new frames, on WebGPU', async ({ page }) => {
+test('the demo loads with progress, a backend badge and a live readout, and an action typed produces new frames, on WebGPU', async ({ page }) => {
+  const progress: string[] = [];
+  await page.exposeFunction('noteStage', (s: string) => progress.push(s));
+  await page.addInitScript(() => {
+    new MutationObserver(() => {
+      const s = document.getElementById('progress')?.dataset.stage;
+      if (s) (window as any).noteStage(s);
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-stage'] });
+  });
+  const failed: string[] = [];
+  page.on('response', (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto('/?bundle=/models/tabletop/&backend=webgpu'); // asked for: 'auto' would not pick SwiftShader
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true', { timeout: 240_000 });
+  expect(progress).toEqual(expect.arrayContaining(['download', 'compile', 'warmup']));
+  await expect(page.locator('#progress')).toBeHidden();
   await expect(page.locator('#backend')).toHaveAttribute('data-backend', 'webgpu');
+  await expect(page.locator('#backend')).toContainText('WebGPU');
+  await expect(page.locator('#notice')).toContainText('shader-f16'); // why fp32 was chosen
+  await expect(page.locator('#notice')).toContainText('software adapter'); // and that SwiftShader is slow
+  // frame rates while it generates; once the still world has settled, that it holds still
+  await expect(page.locator('#readout')).toContainText(/made [\d.]+ fps · shown [\d.]+ fps|holding still at chunk \d+: nothing changes until you act/);
 
   const canvasHash = () =>
     page.evaluate(() => {
@@ -35,5 +55,6 @@ test('an action typed in the demo produces new frames, on WebGPU', async ({ page
   await expect.poll(async () => (await stats()).framesShown, { timeout: 10_000 }).toBeGreaterThanOrEqual((chunk + 1) * 4);
   const s = await stats();
   expect(s.errors).toEqual([]);
+  expect(failed).toEqual([]); // no 404 (the favicon was one)
   expect(errors).toEqual([]);
 });

@@ -18,16 +18,15 @@ test('a GPU device lost mid-rollout: the session resumes from its last finished 
   const r = await page.evaluate(async (bundle) => {
     const hash = (c: { rgba: Uint8ClampedArray }) => c.rgba.reduce((h, v) => (h * 31 + v) | 0, 0);
     const { harness } = window as any;
-    // reference: an uninterrupted rollout
-    const ref = await harness.load({ bundle, backend: 'webgpu', variant: 'fp32' });
-    const a = await ref.newSession({ seed: 3 });
+    // One World (on SwiftShader a WebGPU load is the slow part): sessions are independent, so a first
+    // session is the reference, an uninterrupted rollout...
+    const world = await harness.load({ bundle, backend: 'webgpu', variant: 'fp32', workerTimeoutMs: 30_000 });
+    const a = await world.newSession({ seed: 3 });
     a.act('push the red block left');
     const expected: number[] = [];
     while (a.history.length < 5) await a.step();
     for (const c of a.history) expected.push(hash(c));
-    ref.dispose();
-    // the same rollout with the device destroyed after chunk 1
-    const world = await harness.load({ bundle, backend: 'webgpu', variant: 'fp32', workerTimeoutMs: 30_000 });
+    // ...and a second one is the same rollout with the device destroyed after chunk 1
     const s = await world.newSession({ seed: 3 });
     s.act('push the red block left');
     while (s.history.length < 2) await s.step();

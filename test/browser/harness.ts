@@ -10,11 +10,16 @@ const harness = {
   async load(opts: WorldOptions): Promise<World> {
     return World.load({ cache: false, ...opts });
   },
-  /** Load a bundle on a backend (fp32) and check it against its test vectors. */
+  /**
+   * Load a bundle on a backend (fp32) and check it against its test vectors. They run every graph, so
+   * no warm-up first (on SwiftShader it would run the slowest part once more); `stages` says which
+   * loading stages were reported.
+   */
   async verify(bundle: string, backend: 'webgpu' | 'wasm') {
-    const world = await World.load({ bundle, backend, variant: 'fp32', cache: false });
+    const stages: string[] = [];
+    const world = await World.load({ bundle, backend, variant: 'fp32', cache: false, warmUp: false, onProgress: (p) => stages.push(p.stage) });
     try {
-      return await verifyBundle(world);
+      return { ...(await verifyBundle(world)), stages: [...new Set(stages)] };
     } finally {
       world.dispose();
     }

@@ -9,7 +9,7 @@
  * path runs the same runtime code (session, workers, cache rolling).
  * Figures go to test-results/soak.json.
  */
-import { execSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 import { expect, test } from '@playwright/test';
@@ -21,9 +21,24 @@ const RSS_BOUND_MB = 150; // allowed growth of all Chromium processes together
 
 test.use({ launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking', '--js-flags=--expose-gc'] } });
 
+/**
+ * Resident memory of this test's Chromium: the browser this worker process launched and every process
+ * under it, in MB. (Not every chromium on the machine: another run's browser would count as growth.)
+ */
 function chromiumRssMb(): number {
-  const out = execSync('ps -C chromium -o rss=', { encoding: 'utf8' });
-  return out.split('\n').filter(Boolean).reduce((s, l) => s + Number(l), 0) / 1024;
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss=,comm='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
+  const children = new Map<string, string[][]>();
+  for (const r of rows) children.set(r[1], [...(children.get(r[1]) ?? []), r]);
+  let kb = 0;
+  const under = [...(children.get(String(process.pid)) ?? [])];
+  for (let r = under.pop(); r; r = under.pop()) {
+    if (r[3] === 'chromium') kb += Number(r[2]);
+    under.push(...(children.get(r[0]) ?? []));
+  }
+  return kb / 1024;
 }
 
 test(`soak: ${CHUNKS} chunks, flat memory, no NaN, bounded KV cache`, async ({ page }) => {
