@@ -6,7 +6,7 @@ export { Session, lastFrame, type ActionReceipt, type FinishedChunk, type Sessio
 export { Player } from './runtime/player';
 export { WorldCanvasElement, type WorldCanvasEventMap, type WorldCanvasErrorType, type WorldCanvasErrorDetail, type WorldCanvasReadyDetail, type WorldCanvasFrameDetail, type WorldCanvasActionDetail, type WorldCanvasShownDetail, type WorldCanvasHoldDetail, type WorldCanvasSnapshot } from './widget/element';
 export { Renderer, type ShownFrame } from './render/renderer';
-export { detectCapabilities, type Capabilities } from './runtime/capabilities';
+export { detectCapabilities, type Capabilities } from './base/capabilities';
 export { normalizeAction, cutNotice, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, type ActionCut } from './runtime/actions';
 export { prepareImage, type PreparedImage } from './runtime/images';
 export {
@@ -20,7 +20,7 @@ export {
   WorkerTimeoutError,
   ImageInputError,
   CancelledError,
-} from './runtime/errors';
+} from './base/errors';
 export {
   validateManifest,
   parseManifest,

@@ -1,5 +1,5 @@
 /** The benchmark page: run from the form, or driven by scripts/bench.mjs through `window.worldCanvasBench`. */
-import { detectCapabilities } from '../runtime/capabilities';
+import { detectCapabilities } from '../base/capabilities';
 import { type BenchConfig, matmulPeak, runBench } from './bench';
 
 Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, detectCapabilities } });

@@ -12,7 +12,7 @@
 import { type FinishedChunk, type LoadProgress, type Player, Renderer, type Session, type ShownFrame, World, lastFrame, prepareImage } from '../index';
 import { type ActionCut, cutNotice } from '../runtime/actions';
 import type { PlanCandidate, PlanGoal } from '../runtime/session';
-import { MAX_WASM_THREADS, parseThreads } from '../runtime/capabilities';
+import { MAX_WASM_THREADS, parseThreads } from '../base/capabilities';
 import { registerServiceWorker } from '../sw/register';
 import { guideContent } from '../widget/guide-view';
 import { type ChunkShown, SessionView } from '../widget/session-view';

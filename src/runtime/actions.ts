@@ -2,7 +2,7 @@
  * Actions as the user types them: checked, normalised, and cut visibly when
  * too long. Pure logic (no GPU, no DOM).
  */
-import { ActionError } from './errors';
+import { ActionError } from '../base/errors';
 
 /** Longer actions are cut at this many characters (the encoder reads far fewer tokens anyway). */
 export const MAX_ACTION_CHARS = 200;

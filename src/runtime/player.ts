@@ -16,7 +16,7 @@
  * the chunk on screen, after the same two phases as on a running page.
  */
 import type { Renderer } from '../render/renderer';
-import { CancelledError } from './errors';
+import { CancelledError } from '../base/errors';
 import type { FinishedChunk, Session } from './session';
 
 export class Player {

@@ -17,8 +17,8 @@
 import type { ChunkConditioning, WindowState } from '../../workers/protocol';
 import { elementCount, expectedGraphIO } from '../contract/manifest';
 import { type ActionCut, ActionQueue, normalizeAction } from './actions';
-import { SerialQueue } from './async';
-import { CancelledError } from './errors';
+import { SerialQueue } from '../base/async';
+import { CancelledError } from '../base/errors';
 import { tile } from './images';
 import type { World } from './world';
 

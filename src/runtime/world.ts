@@ -9,10 +9,10 @@ import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
 import { type Backend, type EngineInfo, type Residency, type WireTensor, WORKER_GRAPHS } from '../../workers/protocol';
-import { SerialQueue } from './async';
-import { type Capabilities, detectCapabilities, wasmThreads } from './capabilities';
+import { SerialQueue } from '../base/async';
+import { type Capabilities, detectCapabilities, wasmThreads } from '../base/capabilities';
 import { Engine, type EngineOptions, type WorkerHost } from './engine';
-import { WorkerTimeoutError, isErrorNamed } from './errors';
+import { WorkerTimeoutError, isErrorNamed } from '../base/errors';
 import { prepareImage, rgbaToPlanar } from './images';
 import { Session, type SessionOptions, type SessionStart } from './session';
 

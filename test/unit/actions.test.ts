@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ActionQueue, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, cutAtWordPieces, cutNotice, normalizeAction } from '../../src/runtime/actions';
-import { ActionError } from '../../src/runtime/errors';
+import { ActionError } from '../../src/base/errors';
 
 describe('normalizeAction', () => {
   it.each(['', '   ', '\n\t  \u00a0'])('refuses empty input %j', (s) => {

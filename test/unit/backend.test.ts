@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { validateManifest } from '../../src/contract/manifest';
-import { type Capabilities, parseThreads, softwareAdapterReason, wasmThreads } from '../../src/runtime/capabilities';
+import { type Capabilities, parseThreads, softwareAdapterReason, wasmThreads } from '../../src/base/capabilities';
 import { pickBackend, singleThreadNotice } from '../../src/runtime/world';
 
 const m = validateManifest(JSON.parse(readFileSync(new URL('../vectors/manifest-valid.json', import.meta.url), 'utf8')));

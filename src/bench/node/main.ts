@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import type { Variant } from '../../contract/manifest';
-import { detectCapabilities } from '../../runtime/capabilities';
+import { detectCapabilities } from '../../base/capabilities';
 import { World } from '../../runtime/world';
 import { type BenchConfig, type BenchHost, BENCH_SESSION, matmulPeak, runBench } from '../bench';
 import { fileFetch, inProcessWorkers, installDawn, loadOrtWasm, pngDecoder } from './host';
