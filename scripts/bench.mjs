@@ -32,8 +32,6 @@ const only = (args.only ?? 'webgpu,wasm').split(',');
 const webgpuAsked = args.only?.split(',').includes('webgpu') ?? false;
 const variantsAsked = (args.variants ?? 'fp32,fp16,q8,q4').split(',');
 const port = Number(args.port ?? 4180);
-// One thread, and what the engine picks on this machine (src/base/capabilities.ts wasmThreads).
-const threadCounts = (args.threads ?? [...new Set([1, Math.min(4, os.cpus().length)])].join(',')).split(',').map(Number);
 // Timed runs of each graph alone; the fastest is the one least disturbed by other work on the machine.
 const runs = Number(args.runs ?? 7);
 const fastest = (xs) => Math.min(...xs);
@@ -95,8 +93,12 @@ async function inPage(fn, arg) {
   }
 }
 
-// What the runtime itself detects (src/base/capabilities.ts): the adapter, and whether it is a software one.
+// What the runtime itself detects (src/base/capabilities.ts): the adapter, and whether it is a software one;
+// and the WASM threads the engine runs on this page when none are asked for.
 const caps = await inPage(async () => ({ ...(await window.worldCanvasBench.detectCapabilities()) }));
+const engineThreads = await inPage(() => window.worldCanvasBench.engineThreads());
+// One thread, and the engine's own count (timed once when it is one).
+const threadCounts = (args.threads ?? [...new Set([1, engineThreads])].join(',')).split(',').map(Number);
 const software = caps.softwareAdapter;
 const manifest = JSON.parse(readFileSync(`public/${bundle}manifest.json`, 'utf8'));
 const cost = JSON.parse(readFileSync(`public/${bundle}testvectors/index.json`, 'utf8')).cost;

@@ -12,7 +12,7 @@
 import { type FinishedChunk, type LoadProgress, type Player, Renderer, type Session, type ShownFrame, World, lastFrame, prepareImage } from '../index';
 import { type ActionCut, cutNotice } from '../runtime/actions';
 import type { PlanCandidate, PlanGoal } from '../runtime/session';
-import { MAX_WASM_THREADS, parseThreads } from '../base/capabilities';
+import { type PageOption, backendOption, seedOption, threadsOption, variantOption } from '../base/page-options';
 import { registerServiceWorker } from '../sw/register';
 import { guideContent } from '../widget/guide-view';
 import { type ChunkShown, SessionView } from '../widget/session-view';
@@ -500,9 +500,9 @@ class SceneControls {
 
   seedFromField(): number | null {
     const raw = els.seed.value.trim();
-    const n = Number(raw);
-    if (raw !== '' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff) return (this.seedInUse = n);
-    setStatus(`Seed "${raw}" is not a whole number from 0 to 4294967295; keeping seed ${this.seedInUse}.`, true);
+    const n = seedOption.parse(raw);
+    if (n !== null) return (this.seedInUse = n);
+    setStatus(`Seed "${raw}" is not ${seedOption.accepts}; keeping seed ${this.seedInUse}.`, true);
     els.seed.value = String(this.seedInUse);
     return null;
   }
@@ -704,12 +704,13 @@ function wirePlanning(demo: Demo): void {
   });
 }
 
-/** `?threads=N`: ONNX Runtime's WASM threads per worker (default: World.load's pick); a bad value is said and ignored. */
-function threadsParam(): number | undefined {
-  const raw = params.get('threads');
-  const n = parseThreads(raw);
-  if (raw !== null && n === null) setStatus(`threads "${raw}" is not a whole number from 1 to ${MAX_WASM_THREADS}; using the default`, true);
-  return n ?? undefined;
+/** A URL option (`?threads=2`): its value, or undefined (World.load's default) when absent or bad; a bad one is said. */
+function urlOption<T>(name: string, option: PageOption<T>): T | undefined {
+  const raw = params.get(name);
+  if (raw === null) return undefined;
+  const value = option.parse(raw);
+  if (value === null) setStatus(`${name} "${raw}" is not ${option.accepts}; using the default`, true);
+  return value ?? undefined;
 }
 
 /**
@@ -723,9 +724,9 @@ async function main(): Promise<void> {
   if (!crossOriginIsolated) await serviceWorker; // it may reload the page isolated: load nothing before
   const world = await World.load({
     bundle,
-    backend: (params.get('backend') as 'auto' | 'webgpu' | 'wasm' | null) ?? 'auto',
-    variant: (params.get('variant') as 'auto' | 'fp32' | 'fp16' | null) ?? 'auto',
-    threads: threadsParam(),
+    backend: urlOption('backend', backendOption),
+    variant: urlOption('variant', variantOption),
+    threads: urlOption('threads', threadsOption),
     onProgress: showProgress,
   });
   els.progress.hidden = true;

@@ -41,9 +41,3 @@ export function gaussianNoise(seed: number, stream: number, index: number, count
   }
   return out;
 }
-
-/** A 32-bit seed from any number (the seed field and share links accept any integer). */
-export function normalizeSeed(seed: number): number {
-  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
-  return Math.trunc(seed) >>> 0;
-}
