@@ -8,7 +8,7 @@
  */
 import type { Backend } from '../src/base/capabilities';
 import type { GraphName, Manifest, Variant } from '../src/contract/manifest';
-import type { ActionCut } from '../src/runtime/actions';
+import type { ActionCut } from './action-cut';
 
 export type { Backend } from '../src/base/capabilities';
 

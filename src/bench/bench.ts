@@ -209,7 +209,7 @@ export async function runBench(cfg: BenchConfig, host: BenchHost = { warmLoad: t
   const textMs: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
-    await world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(`move object ${i} ${['left', 'up', 'down'][i % 3]}`));
+    await world.encodeText(`move object ${i} ${['left', 'up', 'down'][i % 3]}`);
     textMs.push(performance.now() - t);
   }
 

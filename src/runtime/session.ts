@@ -14,13 +14,33 @@
  * action: `{chunk, action, id}`), `chunk` (a chunk was finished: the FinishedChunk),
  * `reset`.
  */
-import type { ChunkConditioning, WindowState } from '../../workers/protocol';
-import { elementCount, expectedGraphIO } from '../contract/manifest';
-import { type ActionCut, ActionQueue, normalizeAction } from './actions';
+import type { ChunkConditioning, PhaseRequest, PhaseResult, TextEncoding, TurnRequest, TurnResult, WindowState } from '../../workers/protocol';
 import { SerialQueue } from '../base/async';
 import { CancelledError } from '../base/errors';
+import { type Manifest, elementCount, expectedGraphIO } from '../contract/manifest';
+import type { SwinDpmSchedule } from '../scheduler/schedule';
+import { type ActionCut, ActionQueue, normalizeAction } from './actions';
 import { tile } from './images';
-import type { World } from './world';
+
+/**
+ * What a session runs on: the bundle's manifest and schedule, and the four calls a rollout makes.
+ * `World` is one (its engine's workers answer the calls, restarted on a lost device); a unit test
+ * fakes one. A session never names a worker.
+ */
+export interface SessionHost {
+  readonly manifest: Manifest;
+  readonly schedule: SwinDpmSchedule;
+  /** Run `f` alone: phases of sessions sharing the host (a player, a plan's forks) must not interleave. */
+  exclusive<T>(f: () => Promise<T>): Promise<T>;
+  /** An action's text as the action encoder reads it (cached by text). */
+  encodeText(text: string): Promise<TextEncoding>;
+  /** One backbone turn: the state that conditions the next chunk. */
+  turn(req: TurnRequest): Promise<TurnResult>;
+  /** One Swin-DPM phase: K/2 decoder calls, then the earlier chunk decoded when it is finished. */
+  runPhase(req: PhaseRequest): Promise<PhaseResult>;
+  /** A start frame (1 x 3 x H x W in [0, 1]) to its latents. */
+  encodeImage(frame: Float32Array): Promise<Float32Array>;
+}
 
 export interface SessionStart {
   sceneId: string;
@@ -127,7 +147,8 @@ export class Session extends EventTarget {
   readonly snapshotLimit: number;
 
   private constructor(
-    readonly world: World,
+    /** The World it runs in (a fake one in unit tests). */
+    readonly world: SessionHost,
     readonly id: string,
     readonly sceneId: string,
     readonly seed: number,
@@ -144,7 +165,7 @@ export class Session extends EventTarget {
     this.keepSnapshot(initial);
   }
 
-  static create(world: World, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
+  static create(world: SessionHost, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
     const F = world.manifest.video.chunkFrames;
     // The backbone's first turn: no previous state, an empty KV cache.
     const turn = expectedGraphIO(world.manifest).backbone.inputs;
@@ -165,7 +186,7 @@ export class Session extends EventTarget {
     return this.state.nextPhase;
   }
 
-  /** Index of the newest finished chunk (-1 before the first). */
+  /** Index of the newest finished chunk: nextChunk - 2, so negative (-2, then -1) before the first. */
   get lastFinished(): number {
     return this.state.nextPhase - 2;
   }
@@ -205,7 +226,7 @@ export class Session extends EventTarget {
    */
   async readAction(input: string): Promise<ActionCut | null> {
     const { text } = normalizeAction(input);
-    return (await this.world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(text))).cut;
+    return (await this.world.encodeText(text)).cut;
   }
 
   /**
@@ -327,32 +348,28 @@ export class Session extends EventTarget {
     const w = this.world;
     const m = w.manifest;
     const s = this.state;
-    const enc = await w.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(action));
+    const enc = await w.encodeText(action);
     // 2. One backbone turn: [s_{p-1}, h(frames of chunk p-2)][action][queries] -> s_p.
-    const turn = await w.run('conditioning', 'turn', (e) =>
-      e.conditioning.turn({
-        prevState: s.prevState,
-        isFirst: s.turns === 0,
-        observedFrames: s.observedFrames,
-        text: enc.states,
-        textMask: enc.mask,
-        kv: s.kv,
-        kvMask: s.kvMask,
-      }),
-    );
-    // 3. The decoder calls of phase p, on the rendering worker's GPU.
+    const turn = await w.turn({
+      prevState: s.prevState,
+      isFirst: s.turns === 0,
+      observedFrames: s.observedFrames,
+      text: enc.states,
+      textMask: enc.mask,
+      kv: s.kv,
+      kvMask: s.kvMask,
+    });
+    // 3. The decoder calls of phase p (the host keeps the window resident between them).
     const later: ChunkConditioning = { chunk: p, action, text: enc.states, textMask: enc.mask, state: turn.state };
-    const res = await w.run('rendering', 'runPhase', (e) =>
-      e.rendering.runPhase({
-        windowKey: `${this.id}.${gen}:${p}`,
-        window: s.window,
-        phase: p,
-        calls: w.schedule.phase(p).map((c) => ({ sigma: c.sigma, sigmaNext: c.sigmaNext })),
-        historySigma: m.diffusion.conditioningNoise,
-        later,
-        nextWindowKey: `${this.id}.${gen}:${p + 1}`,
-      }),
-    );
+    const res = await w.runPhase({
+      windowKey: `${this.id}.${gen}:${p}`,
+      window: s.window,
+      phase: p,
+      calls: w.schedule.phase(p).map((c) => ({ sigma: c.sigma, sigmaNext: c.sigmaNext })),
+      historySigma: m.diffusion.conditioningNoise,
+      later,
+      nextWindowKey: `${this.id}.${gen}:${p + 1}`,
+    });
     if (gen !== this.generation) throw new CancelledError('the session was reset');
     // 4. Commit: the new boundary state, the action log, the finished chunk. Nothing
     //    above changed the session, so a failure leaves it at its last boundary.

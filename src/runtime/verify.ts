@@ -67,7 +67,7 @@ export async function verifyBundle(world: World, fetchImpl?: FetchLike): Promise
   // 2. The action encoder on the rollout's texts.
   const texts: VerifyReport['texts'] = [];
   for (const t of index.texts) {
-    const enc = await world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(t.text));
+    const enc = await world.encodeText(t.text);
     const expected = tensor(t.states).data;
     const expectedTokens = tensor(t.mask).data.reduce((a, b) => a + b, 0);
     const tokens = enc.mask.reduce((a, b) => a + b, 0);

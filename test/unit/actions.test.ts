@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { ActionQueue, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, cutAtWordPieces, cutNotice, normalizeAction } from '../../src/runtime/actions';
+import { ActionQueue, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, cutNotice, normalizeAction } from '../../src/runtime/actions';
+import { cutAtWordPieces } from '../../workers/action-cut';
 import { ActionError } from '../../src/base/errors';
 
 describe('normalizeAction', () => {

@@ -126,7 +126,7 @@ async function nativePlan() {
     const idle = world.manifest.actionEncoder.idleAction;
     const texts: Record<string, { states: string; mask: string }> = {};
     for (const t of new Set([idle, ...BENCH_SESSION.actions])) {
-      const e = await world.run('conditioning', 'encodeText', (x) => x.conditioning.encodeText(t));
+      const e = await world.encodeText(t);
       texts[t] = { states: base64(e.states), mask: base64(e.mask) };
     }
     const { width, height } = world.manifest.video;
