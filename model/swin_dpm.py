@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # ---------------------------------------------------------------------------
-# Seeded noise shared with the runtime (src/scheduler/noise.ts).
+# Seeded noise shared with the runtime (src/contract/noise.ts).
 # A counter-based hash, so any chunk's noise can be drawn without replaying the
 # ones before it: a rollout is replayable from (bundle, scene, seed, actions).
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { SwinDpmSchedule } from '../../src/scheduler/schedule';
-import { STREAM_CHUNK, gaussianNoise, noiseKey } from '../../src/scheduler/noise';
+import { STREAM_CHUNK, gaussianNoise, noiseKey } from '../../src/contract/noise';
 
 // Written by `python -m model.swin_dpm`; model/tests/test_swin_dpm.py keeps it current.
 const golden = JSON.parse(readFileSync(new URL('../vectors/swin-dpm.json', import.meta.url), 'utf8'));

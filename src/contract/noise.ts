@@ -1,5 +1,8 @@
 /**
- * Seeded Gaussian noise, bit-compatible with `model/swin_dpm.py`.
+ * Seeded Gaussian noise, bit-compatible with `model/swin_dpm.py`: part of the
+ * contract, since the same seed and actions must draw the same frames in the
+ * browser as in the Python reference (goldens: test/vectors/swin-dpm.json).
+ * The rendering worker draws it.
  *
  * A counter-based hash (MurmurHash3's finaliser) keyed by (seed, stream,
  * index), so the noise of any chunk can be drawn without replaying the ones
