@@ -98,10 +98,27 @@ export interface SessionState {
   kvMask: Float32Array;
 }
 
+/** Which action conditioned a chunk. */
 export interface ActionLogEntry {
   chunk: number;
   action: string;
+  /** The receipt id when it was typed (`act`), null when pinned (`actAt`) or filler. */
   id: number | null;
+  /**
+   * Filler: the bundle's idle action, which nobody typed: what the world does while nobody acts
+   * (a chunk with nothing queued or pinned, or one a replayed log pins to the idle action again).
+   * A typed "wait" is someone's action, not filler.
+   */
+  idle: boolean;
+}
+
+/** An action not in a finished phase yet, with the chunk it will condition. */
+export interface UpcomingAction {
+  chunk: number;
+  text: string;
+  id: number | null;
+  /** Filler (see ActionLogEntry.idle): only the phase in flight can be. */
+  idle: boolean;
 }
 
 export interface SessionOptions {
@@ -142,7 +159,7 @@ export class Session extends EventTarget {
   private stepsInFlight = 0;
   /** The phase whose action is taken and whose decoder calls are running, if any. */
   private inFlight: number | null = null;
-  private taken: { chunk: number; text: string; id: number | null } | null = null;
+  private taken: UpcomingAction | null = null;
   readonly historyLimit: number;
   readonly snapshotLimit: number;
 
@@ -248,11 +265,11 @@ export class Session extends EventTarget {
     const idle = this.world.manifest.actionEncoder.idleAction;
     const first = shown - world.settleChunks + 1;
     if (first < 0 || shown > this.lastFinished) return false;
-    if (this.taken && (this.taken.text !== idle || this.taken.id !== null)) return false;
+    if (this.taken && !this.taken.idle) return false;
     const entries = this.log.filter((e) => e.chunk >= first);
     // (A log entry per chunk from `first` on; a "wait" someone typed counts once it is on screen.)
     if (entries.length !== this.state.nextPhase - first) return false;
-    return entries.every((e) => e.action === idle && (e.id === null || e.chunk <= shown));
+    return entries.every((e) => e.idle || (e.action === idle && e.chunk <= shown));
   }
 
   /**
@@ -270,11 +287,10 @@ export class Session extends EventTarget {
    */
   takeBackIdle(shown: number): boolean {
     const p = shown + 1;
-    const idle = this.world.manifest.actionEncoder.idleAction;
-    const made = this.log.filter((e) => e.chunk >= p).map((e) => ({ text: e.action, id: e.id }));
+    const made: { idle: boolean }[] = this.log.filter((e) => e.chunk >= p);
     if (this.taken) made.push(this.taken);
     const state = this.snapshots.get(p);
-    if (!made.length || !state || made.some((e) => e.id !== null || e.text !== idle)) return false;
+    if (!made.length || !state || made.some((e) => !e.idle)) return false;
     this.generation++;
     this.inFlight = null;
     this.taken = null;
@@ -319,11 +335,13 @@ export class Session extends EventTarget {
     // 1. This chunk's action: pinned, else the next queued one, else the idle action.
     const pinned = this.scripted.get(p);
     const queued = pinned === undefined ? this.queue.shift() : undefined;
-    const action = pinned ?? queued?.text ?? this.world.manifest.actionEncoder.idleAction;
+    const idleAction = this.world.manifest.actionEncoder.idleAction;
+    const action = pinned ?? queued?.text ?? idleAction;
+    const taken: UpcomingAction = { chunk: p, text: action, id: queued?.id ?? null, idle: !queued && action === idleAction };
     this.inFlight = p;
-    this.taken = { chunk: p, text: action, id: queued?.id ?? null };
+    this.taken = taken;
     try {
-      return await this.runTakenPhase(gen, p, action, queued?.id ?? null);
+      return await this.runTakenPhase(gen, taken);
     } catch (e) {
       if (queued && gen === this.generation) this.queue.unshift(queued); // not used: it stays first in line
       throw e;
@@ -334,17 +352,18 @@ export class Session extends EventTarget {
   }
 
   /** Actions not yet in a finished phase, with the chunk each will condition: the one in flight, then the queue. */
-  get upcoming(): { chunk: number; text: string; id: number | null }[] {
+  get upcoming(): UpcomingAction[] {
     const out = this.taken ? [{ ...this.taken }] : [];
     let chunk = this.inFlight ?? this.state.nextPhase - 1;
     for (const q of this.queue.peek()) {
       while (this.scripted.has(++chunk));
-      out.push({ chunk, text: q.text, id: q.id });
+      out.push({ chunk, text: q.text, id: q.id, idle: false });
     }
     return out;
   }
 
-  private async runTakenPhase(gen: number, p: number, action: string, id: number | null): Promise<FinishedChunk | null> {
+  private async runTakenPhase(gen: number, taken: UpcomingAction): Promise<FinishedChunk | null> {
+    const { chunk: p, text: action, id, idle } = taken;
     const w = this.world;
     const m = w.manifest;
     const s = this.state;
@@ -378,7 +397,7 @@ export class Session extends EventTarget {
     // (listeners of the events below read both, and must not see it twice).
     this.inFlight = null;
     this.taken = null;
-    this.log.push({ chunk: p, action, id });
+    this.log.push({ chunk: p, action, id, idle });
     this.state = {
       nextPhase: p + 1,
       window: res.window,

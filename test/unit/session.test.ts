@@ -23,3 +23,22 @@ describe('Session record', () => {
     expect(s.log.filter((e) => e.id !== null).map((e) => e.action)).toEqual(['push the red block left', 'dim the lights']);
   });
 });
+
+describe('the action log', () => {
+  it('marks filler: the idle action nobody typed, never a typed "wait" or a pinned action', async () => {
+    const s = fakeSession(fakeWorld({ phaseMs: 0 }).world);
+    s.act('push the red block left');
+    s.act('wait'); // typed: someone's action, though it is the idle one's text
+    s.actAt(3, 'dim the lights');
+    for (let i = 0; i < 5; i++) await s.step();
+    expect(s.log.map((e) => [e.chunk, e.action, e.idle])).toEqual([
+      [0, 'push the red block left', false],
+      [1, 'wait', false],
+      [2, 'wait', true],
+      [3, 'dim the lights', false],
+      [4, 'wait', true],
+    ]);
+    s.act('slide the blue one up');
+    expect(s.upcoming.map((u) => [u.chunk, u.text, u.idle])).toEqual([[5, 'slide the blue one up', false]]);
+  });
+});
