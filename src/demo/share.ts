@@ -2,7 +2,7 @@
  * Share links: a rollout is replayable from (bundle, scene, seed, action log),
  * so a URL that carries those four reproduces it exactly.
  */
-import { seedOption } from '../base/page-options';
+import { seedOption } from '../index';
 
 export interface ShareRecord {
   bundle: string;
