@@ -34,7 +34,7 @@ from model.convert import check_round_trip, export_graph, graph_io, to_fp16
 from model.cost import graph_costs
 from model.glp import GLP
 from model.manifest import (FORMAT, FORMAT_VERSION, GRAPH_NAMES, IDLE_ACTION, VARIANTS, Manifest, config_fields,
-                            dump_manifest, pick_variant)
+                            dump_manifest, pick_variant, validate_manifest)
 from model.model_card import model_card
 from model.quantize import matmul_nbits
 from model.testvectors import add_index_fields, rollout_psnr, write_test_vectors
@@ -83,7 +83,7 @@ def build_manifest(cfg: GLPConfig, out: Path, graph_files: dict, text_dir: Path,
         data["eval"] = eval_scores
     if test_vectors:
         data["testVectors"] = test_vectors
-    return Manifest.model_validate(data)
+    return validate_manifest(data)
 
 
 def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = None, variants=("fp32", "fp16"),
