@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, Optional
 
 import numpy as np
+from typing_extensions import TypedDict
 
 GRAPH_NAMES = ("vae_encoder", "vae_decoder", "encoder", "backbone", "decoder")
 # Also the order a missing variant falls back in (`pick_variant`; src/loader/bundle.ts `graphFile`).
@@ -97,14 +99,185 @@ def expected_graph_io(m: Mapping) -> GraphIO:
     }
 
 
-def read_test_vectors(vdir: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """A bundle's `testvectors/` (model/testvectors.py writes it): the index, and every tensor by key
-    (little-endian in the file; here in native byte order, writable)."""
-    index = json.loads((vdir / "index.json").read_text())
-    blob = (vdir / "vectors.bin").read_bytes()
+# ---------------------------------------------------------------------------
+# The test-vector index (`testvectors/index.json`, written by model/testvectors.py). TypedDicts, so
+# code without pydantic reads it typed; model/manifest.py validates it with pydantic (extra keys
+# refused, as `__pydantic_config__` says). The runtime's twin: src/contract/test-vectors.ts;
+# test/unit/manifest-agreement.test.ts proves the two JSON Schemas agree. Keys are as on disk.
+
+_STRICT = {"extra": "forbid"}
+
+
+class TensorRef(TypedDict):
+    """One tensor in vectors.bin: little-endian, `bytes` long from `offset`."""
+    __pydantic_config__ = _STRICT
+    dtype: Literal["float32", "int64", "uint8"]
+    shape: list[int]
+    offset: int
+    bytes: int
+
+
+class GraphVectors(TypedDict):
+    """A graph's recorded call: tensor keys by input and output name, in the graph's order."""
+    __pydantic_config__ = _STRICT
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+
+
+class PerGraphVectors(TypedDict):
+    __pydantic_config__ = _STRICT
+    vae_encoder: GraphVectors
+    vae_decoder: GraphVectors
+    encoder: GraphVectors
+    backbone: GraphVectors
+    decoder: GraphVectors
+
+
+class TextVectors(TypedDict):
+    """The action encoder on one text: token ids, mask and states (tensor keys)."""
+    __pydantic_config__ = _STRICT
+    text: str
+    inputIds: str
+    mask: str
+    states: str
+
+
+class RolloutVectors(TypedDict):
+    """A rollout of the reference sampler from a bundle scene (its frames: a tensor key)."""
+    __pydantic_config__ = _STRICT
+    seed: int
+    scene: str
+    actions: list[str]
+    chunks: int
+    frames: str
+
+
+class DenoiseCallVectors(TypedDict):
+    __pydantic_config__ = _STRICT
+    index: int
+    phase: int
+    step: int
+    earlierChunk: Optional[int]
+    laterChunk: int
+    historyChunk: int
+    sigma: list[float]
+    sigmaNext: list[float]
+    enqueue: Optional[int]
+    finish: Optional[int]
+
+
+class ScheduleVectors(TypedDict):
+    """The Swin-DPM schedule as model/swin_dpm.py runs it (schedule_vectors)."""
+    __pydantic_config__ = _STRICT
+    denoiseSteps: int
+    chunks: int
+    calls: list[DenoiseCallVectors]
+    noiseLevels: list[list[float]]
+
+
+class NoiseCase(TypedDict):
+    __pydantic_config__ = _STRICT
+    seed: int
+    stream: int
+    index: int
+    count: int
+    key: int
+    values: list[float]
+
+
+class NoiseVectors(TypedDict):
+    """Seeded noise as model/swin_dpm.py draws it (noise_vectors)."""
+    __pydantic_config__ = _STRICT
+    cases: list[NoiseCase]
+
+
+class Tolerance(TypedDict):
+    """Largest absolute difference allowed: per graph output (fp32), per rollout pixel (2/255)."""
+    __pydantic_config__ = _STRICT
+    graph: float
+    frame: float
+
+
+class GraphCost(TypedDict):
+    """What one call of a graph costs (model/cost.py)."""
+    __pydantic_config__ = _STRICT
+    flops: int
+    params: int
+    fp32Bytes: int
+
+
+class PerGraphCost(TypedDict):
+    __pydantic_config__ = _STRICT
+    vae_encoder: GraphCost
+    vae_decoder: GraphCost
+    encoder: GraphCost
+    backbone: GraphCost
+    decoder: GraphCost
+
+
+class FrameCost(TypedDict):
+    """What one generated frame costs: K/2 decoder calls, one encoder + backbone turn, one VAE decode a chunk."""
+    __pydantic_config__ = _STRICT
+    flops: float
+    fp32WeightBytesRead: float
+    decoderCallsPerChunk: int
+    framesPerChunk: int
+
+
+class ModelCost(TypedDict):
+    __pydantic_config__ = _STRICT
+    perGraph: PerGraphCost
+    perFrame: FrameCost
+
+
+class VariantQuality(TypedDict):
+    """A reduced-precision variant's replay of the rollout against fp32, and whether it shipped."""
+    __pydantic_config__ = _STRICT
+    psnr: float
+    kept: bool
+    threshold: float
+
+
+class TestVectorIndex(TypedDict):
+    __pydantic_config__ = _STRICT
+    tensors: dict[str, TensorRef]
+    graphs: PerGraphVectors
+    texts: list[TextVectors]
+    rollout: RolloutVectors
+    schedule: ScheduleVectors
+    noise: NoiseVectors
+    tolerance: Tolerance
+    cost: ModelCost
+    variantQuality: dict[str, VariantQuality]
+
+
+def tensor_references(index: TestVectorIndex) -> list[tuple[tuple, str]]:
+    """The tensor keys the index names (graphs, texts, rollout), each with where it is named."""
+    refs = [(("graphs", g, side, name), key) for g in GRAPH_NAMES for side in ("inputs", "outputs")
+            for name, key in index["graphs"][g][side].items()]
+    refs += [(("texts", i, k), t[k]) for i, t in enumerate(index["texts"]) for k in ("inputIds", "mask", "states")]
+    return refs + [(("rollout", "frames"), index["rollout"]["frames"])]
+
+
+def read_test_vector_index(vdir: Path) -> TestVectorIndex:
+    """A bundle's `testvectors/index.json`, as written (the exporter validated it; so does `python -m model.manifest`)."""
+    return json.loads((Path(vdir) / "index.json").read_text())
+
+
+def read_test_vectors(vdir: Path) -> tuple[TestVectorIndex, dict[str, np.ndarray]]:
+    """A bundle's `testvectors/`: the index, and every tensor by key (little-endian in the file; here in
+    native byte order, writable)."""
+    index = read_test_vector_index(vdir)
+    blob = (Path(vdir) / "vectors.bin").read_bytes()
     tensors = {}
     for k, t in index["tensors"].items():
         dtype = np.dtype(t["dtype"])
         tensors[k] = (np.frombuffer(blob, dtype.newbyteorder("<"), count=int(np.prod(t["shape"])), offset=t["offset"])
                       .reshape(t["shape"]).astype(dtype))
     return index, tensors
+
+
+def graph_feeds(index: TestVectorIndex, tensors: dict[str, np.ndarray], graph: str) -> dict[str, np.ndarray]:
+    """One graph's recorded inputs by name, in the graph's order, as float32 (as the runtime feeds them:
+    src/contract/test-vectors.ts graphFeeds)."""
+    return {name: tensors[key].astype(np.float32) for name, key in index["graphs"][graph]["inputs"].items()}

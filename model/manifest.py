@@ -6,8 +6,10 @@ two, and both validate the shipped bundles: the schema, then every graph's
 input and output shapes against the manifest's sizes (`expected_graph_io`,
 model/contract.py). JSON keys are camelCase, as on disk.
 
-`python -m model.manifest --json-schema` prints this side's schema;
-`python -m model.manifest path/to/manifest.json` validates a file.
+`python -m model.manifest --json-schema` prints this side's schema
+(`--test-vectors-json-schema`: the test-vector index's, model/contract.py);
+`python -m model.manifest path/to/manifest.json` validates a bundle's manifest
+and the test-vector index it names.
 """
 from __future__ import annotations
 
@@ -20,12 +22,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, Optional, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from model.config import GLPConfig
 from model.contract import (CONFIG_FIELDS, GRAPH_NAMES, IDLE_ACTION, VARIANTS,  # noqa: F401  (re-exported)
-                            config_sizes, expected_graph_io)
+                            TestVectorIndex, config_sizes, expected_graph_io, tensor_references)
 
 FORMAT = "world-canvas-bundle"
 FORMAT_VERSION = 1
@@ -284,11 +286,18 @@ class ManifestIssue:
 
 class ManifestError(ValueError):
     """A manifest that does not satisfy the contract; `issues` names every bad field."""
+    what = "world-canvas bundle manifest"
 
     def __init__(self, issues: list[ManifestIssue], source: str = "manifest.json"):
         self.issues = issues
-        super().__init__(f"{source} is not a valid world-canvas bundle manifest:\n"
+        super().__init__(f"{source} is not a valid {self.what}:\n"
                          + "\n".join(f"  - {i.field or '(root)'}: {i.message}" for i in issues))
+
+
+class TestVectorIndexError(ManifestError):
+    """A test-vector index (testvectors/index.json) that does not satisfy the contract."""
+    __test__ = False  # (a name pytest would otherwise take for a test class)
+    what = "test-vector index"
 
 
 def graph_shape_issues(m: Manifest) -> list[ManifestIssue]:
@@ -333,6 +342,28 @@ def validate_manifest(data, source: str = "manifest.json") -> Manifest:
     return m
 
 
+_TEST_VECTOR_INDEX = TypeAdapter(TestVectorIndex)
+
+
+def validate_test_vector_index(data, source: str = "testvectors/index.json") -> TestVectorIndex:
+    """The test-vector index in `data` (parsed JSON), checked as the runtime checks it
+    (src/contract/test-vectors.ts): the schema, then that every tensor it names is in `tensors`.
+    Raises TestVectorIndexError naming every bad field; returns `data` as it is."""
+    try:
+        _TEST_VECTOR_INDEX.validate_python(data, strict=False)
+    except ValidationError as e:
+        raise TestVectorIndexError([ManifestIssue(tuple(err["loc"]), err["msg"]) for err in e.errors()], source) from e
+    missing = [ManifestIssue(loc, f'no tensor "{key}" in tensors') for loc, key in tensor_references(data)
+               if key not in data["tensors"]]
+    if missing:
+        raise TestVectorIndexError(missing, source)
+    return data
+
+
+def vector_index_json_schema() -> dict:
+    return _TEST_VECTOR_INDEX.json_schema()
+
+
 def load_manifest(path: Path) -> Manifest:
     """A bundle's manifest.json, validated (ManifestError when it is not a valid one)."""
     path = Path(path)
@@ -355,19 +386,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("manifest", nargs="?", help="manifest.json to validate")
     ap.add_argument("--json-schema", action="store_true", help="print the JSON Schema of the manifest")
+    ap.add_argument("--test-vectors-json-schema", action="store_true",
+                    help="print the JSON Schema of a bundle's test-vector index (testvectors/index.json)")
     args = ap.parse_args(argv)
     if args.json_schema:
         print(json.dumps(json_schema(), indent=2))
+        return 0
+    if args.test_vectors_json_schema:
+        print(json.dumps(vector_index_json_schema(), indent=2))
         return 0
     if not args.manifest:
         ap.error("give a manifest path or --json-schema")
     try:
         m = load_manifest(Path(args.manifest))
-    except ManifestError as e:
+        if m.test_vectors:  # the index the manifest names, beside it
+            path = Path(args.manifest).parent / m.test_vectors.file
+            validate_test_vector_index(json.loads(path.read_text()), str(path))
+    except ManifestError as e:  # the manifest's, or its test-vector index's (TestVectorIndexError)
+        print(f"{e.args[0].splitlines()[0]}", file=sys.stderr)
         for issue in e.issues:
             print(f"{issue.field or '(root)'}: {issue.message}", file=sys.stderr)
         return 1
-    print(f"ok: {m.name} (format {m.format_version})")
+    print(f"ok: {m.name} (format {m.format_version}{', with its test vectors' if m.test_vectors else ''})")
     return 0
 
 

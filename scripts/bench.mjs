@@ -101,9 +101,10 @@ const engineThreads = await inPage(() => window.worldCanvasBench.engineThreads()
 const threadCounts = (args.threads ?? [...new Set([1, engineThreads])].join(',')).split(',').map(Number);
 const software = caps.softwareAdapter;
 const manifest = JSON.parse(readFileSync(`public/${bundle}manifest.json`, 'utf8'));
-const cost = JSON.parse(readFileSync(`public/${bundle}testvectors/index.json`, 'utf8')).cost;
+// What the model's graphs and one generated frame cost, from its test vectors, read by the page (src/contract/test-vectors.ts).
+const cost = await inPage((b) => window.worldCanvasBench.modelCost(b), bundle);
 const perFrame = cost.perFrame;
-const graphs = Object.keys(cost).filter((k) => k !== 'perFrame');
+const graphs = Object.keys(cost.perGraph);
 const hasVariant = (v) => Object.values(manifest.graphs).some((g) => g.variants[v]);
 const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
 
@@ -219,7 +220,7 @@ const report = {
   adapterIsSoftware: !!software,
   crossOriginIsolated: caps.crossOriginIsolated,
   bundle: { name: manifest.name, path: bundle, video: manifest.video, denoiseSteps: manifest.diffusion.denoiseSteps },
-  model: { flopsPerFrame: perFrame.flops, weightBytesReadPerFrame: perFrame.fp32WeightBytesRead, perGraph: cost },
+  model: { flopsPerFrame: perFrame.flops, weightBytesReadPerFrame: perFrame.fp32WeightBytesRead, perGraph: cost.perGraph, perFrame },
   matmulPeakGflops: peaks,
   residentOverNaive: ref && naive ? ref.steadyFps / naive.steadyFps : null,
   native,

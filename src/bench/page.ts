@@ -1,7 +1,7 @@
 /** The benchmark page: run from the form, or driven by scripts/bench.mjs through `window.worldCanvasBench`. */
 import { detectCapabilities, wasmThreads } from '../base/capabilities';
 import { threadsOption } from '../base/page-options';
-import { type BenchConfig, matmulPeak, runBench } from './bench';
+import { type BenchConfig, matmulPeak, modelCost, runBench } from './bench';
 
 /** The WASM threads a worker of the engine runs when none are asked for, on this page (isolated or not) and machine. */
 async function engineThreads(): Promise<number> {
@@ -9,7 +9,7 @@ async function engineThreads(): Promise<number> {
   return wasmThreads(caps.crossOriginIsolated, caps.hardwareConcurrency);
 }
 
-Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, detectCapabilities, engineThreads } });
+Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, modelCost, detectCapabilities, engineThreads } });
 
 const form = document.getElementById('form') as HTMLFormElement;
 const out = document.getElementById('out')!;

@@ -4,12 +4,15 @@
  * (model/manifest.py), after removing what only differs in spelling; and
  * that both derive the same graph shapes from a manifest's sizes
  * (`expectedGraphIO`, `expected_graph_io`), which each checks a bundle against.
+ * The same for the test-vector index (src/contract/test-vectors.ts against
+ * model/contract.py's TypedDicts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { expectedGraphIO, manifestJsonSchema, parseManifest } from '../../src/contract/manifest';
+import { testVectorIndexJsonSchema } from '../../src/contract/test-vectors';
 
 const root = new URL('../../', import.meta.url).pathname;
 const python = existsSync(`${root}.venv/bin/python`) ? `${root}.venv/bin/python` : 'python3';
@@ -45,12 +48,21 @@ function normalize(schema: Json, defs: Record<string, Json>): Json {
   return out;
 }
 
+/** The two JSON Schemas, normalized: zod's from `ts`, pydantic's printed by `python -m model.manifest <flag>`. */
+function bothSchemas(ts: unknown, flag: string): [Json, Json] {
+  const py = JSON.parse(execFileSync(python, ['-m', 'model.manifest', flag], { cwd: root, encoding: 'utf8' }));
+  const t = ts as Json & { $defs?: Record<string, Json> };
+  return [normalize(t, t.$defs ?? {}), normalize(py, py.$defs ?? {})];
+}
+
 describe('manifest schema agreement', () => {
   it('zod and pydantic describe the same manifest', () => {
-    const py = JSON.parse(execFileSync(python, ['-m', 'model.manifest', '--json-schema'], { cwd: root, encoding: 'utf8' }));
-    const ts = manifestJsonSchema() as Json & { $defs?: Record<string, Json> };
-    const a = normalize(ts, (ts as { $defs?: Record<string, Json> }).$defs ?? {});
-    const b = normalize(py, py.$defs ?? {});
+    const [a, b] = bothSchemas(manifestJsonSchema(), '--json-schema');
+    expect(a).toEqual(b);
+  });
+
+  it('zod and pydantic describe the same test-vector index', () => {
+    const [a, b] = bothSchemas(testVectorIndexJsonSchema(), '--test-vectors-json-schema');
     expect(a).toEqual(b);
   });
 
