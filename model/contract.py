@@ -2,7 +2,7 @@
 names, where the model config's sizes stand in a manifest, the shapes of the
 graphs' inputs and outputs, and the reader of its test vectors. The graph
 wrappers and the reference sampler import them from here, so the native side of
-the GPU benchmark (model/native_bench.py) runs where only torch and numpy are
+the GPU benchmark (model/bench_pytorch.py) runs where only torch and numpy are
 installed. model/manifest.py, the contract itself, re-exports the names.
 """
 from __future__ import annotations

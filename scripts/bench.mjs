@@ -4,7 +4,7 @@
  * runs threads), drive bench.html in Chromium for each backend, variant and
  * WASM thread count; right after each WASM run, time the same graphs with
  * native onnxruntime (the project's Python venv, CPU, same threads, same
- * inputs: model/bench_native.py); write bench/report.json and
+ * inputs: model/bench_onnxruntime.py); write bench/report.json and
  * bench/report.md. Every figure carries the machine and adapter it was taken
  * on; ratios come from the same run.
  *
@@ -144,7 +144,7 @@ function timeNative(variant, threads) {
   try {
     const out = execFileSync(
       python,
-      ['-m', 'model.bench_native', '--bundle', `public/${bundle}`, '--variants', variant, '--threads', String(threads), '--runs', String(runs)],
+      ['-m', 'model.bench_onnxruntime', '--bundle', `public/${bundle}`, '--variants', variant, '--threads', String(threads), '--runs', String(runs)],
       { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     return JSON.parse(out);
@@ -307,7 +307,7 @@ const md = [
   '',
   '## WASM against native onnxruntime',
   '',
-  `ms per call, each graph alone on its test-vector inputs, after one warm-up, the fastest of ${runs} runs (the least disturbed by other work on the machine): WASM in a worker of its own with the engine's session options, native right after with the same options and threads (\`model/bench_native.py\`). Per frame: each graph weighed by its calls per generated frame.`,
+  `ms per call, each graph alone on its test-vector inputs, after one warm-up, the fastest of ${runs} runs (the least disturbed by other work on the machine): WASM in a worker of its own with the engine's session options, native right after with the same options and threads (\`model/bench_onnxruntime.py\`). Per frame: each graph weighed by its calls per generated frame.`,
   '',
   `| run | ${graphs.join(' | ')} | per frame |`,
   `|---|${graphs.map(() => '---').join('|')}|---|`,

@@ -49,7 +49,7 @@ export interface BenchHost {
 /**
  * The rollout every run times, from the bundle's first scene: its seed, and
  * the actions typed at chunk boundaries for action-to-chunk (the native run
- * in model/native_bench.py replays the same).
+ * in model/bench_pytorch.py replays the same).
  */
 export const BENCH_SESSION = { seed: 1, actions: ['slide the blue one up', 'push the red block left', 'slide the blue one up'] };
 

@@ -2,7 +2,7 @@
  * The GPU benchmark without a browser: the engine (World, Session, the two
  * workers' objects) in Node on Dawn's WebGPU and ONNX Runtime Web's WebGPU
  * execution provider, then the same graphs natively on PyTorch
- * (model/native_bench.py), in one report.
+ * (model/bench_pytorch.py), in one report.
  *
  *   node gpu-bench.mjs [--bundle public/models/tabletop] [--out bench] [--chunks 8]
  *        [--variants fp32,fp16] [--weights model/weights/NAME.pt | random:CONFIG:SEED]
@@ -94,12 +94,12 @@ const scratch = mkdtempSync(join(os.tmpdir(), 'gpu-bench-'));
 const planPath = join(scratch, 'plan.json');
 const nativePath = join(scratch, 'native.json');
 writeFileSync(planPath, JSON.stringify(plan));
-console.log(`native (${python} -m model.native_bench, weights ${weights}) ...`);
-const py = spawnSync(python, ['-m', 'model.native_bench', '--plan', planPath, '--out', nativePath, '--weights', weights, '--device', arg('device', 'auto')], {
+console.log(`native (${python} -m model.bench_pytorch, weights ${weights}) ...`);
+const py = spawnSync(python, ['-m', 'model.bench_pytorch', '--plan', planPath, '--out', nativePath, '--weights', weights, '--device', arg('device', 'auto')], {
   cwd: repo,
   stdio: 'inherit',
 });
-const native = py.status === 0 ? JSON.parse(readFileSync(nativePath, 'utf8')) : { error: `${python} -m model.native_bench exited with ${py.status ?? py.error}` };
+const native = py.status === 0 ? JSON.parse(readFileSync(nativePath, 'utf8')) : { error: `${python} -m model.bench_pytorch exited with ${py.status ?? py.error}` };
 rmSync(scratch, { recursive: true });
 
 // 4. The report.
@@ -121,7 +121,7 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-/** Start scene and action encodings for model/native_bench.py, from one more load of the bundle (on WASM: no shaders to compile). */
+/** Start scene and action encodings for model/bench_pytorch.py, from one more load of the bundle (on WASM: no shaders to compile). */
 async function nativePlan() {
   const world = await World.load({ ...host.world, bundle: bundleUrl, backend: 'wasm', variant: 'fp32' });
   try {

@@ -6,7 +6,7 @@ up, then timed run by run, and profiled on a second session (the time of every
 node). `npm run bench` runs this right after the browser and reports
 WASM/native per graph and per generated frame (scripts/bench.mjs).
 
-    python -m model.bench_native --bundle public/models/tabletop --variants fp32,q8 --threads 1,2 --runs 7
+    python -m model.bench_onnxruntime --bundle public/models/tabletop --variants fp32,q8 --threads 1,2 --runs 7
 
 Writes JSON on stdout.
 """

@@ -5,7 +5,7 @@ the Node side runs them on WebGPU, so the report can put the two side by side.
 The Node side writes a plan (the bundle, the seed, the start scene's pixels,
 the actions and their text encodings from its own action encoder) and runs
 
-    python -m model.native_bench --plan plan.json --out native.json [--weights W] [--device auto|cuda|cpu]
+    python -m model.bench_pytorch --plan plan.json --out native.json [--weights W] [--device auto|cuda|cpu]
 
 Measured, as src/bench/bench.ts measures the browser and Node runs:
   1. each graph alone on the bundle's test-vector inputs, already on the
