@@ -9,17 +9,20 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from model.contract import ModelCost
 from model.glp import GLP
 from model.graphs import GRAPH_IO, example_inputs, graph_module
 
 
-def graph_costs(model: GLP) -> dict:
+def graph_costs(model: GLP) -> ModelCost:
+    """Each graph's cost per call (`perGraph`) and one generated frame's (`perFrame`), as the test-vector
+    index carries them (model/contract.py ModelCost)."""
     cfg = model.cfg
     rng = np.random.default_rng(0)
     # The parameters each graph actually holds (the wrappers reference the whole model).
     owners = {"vae_encoder": model.vae.encoder, "vae_decoder": model.vae.decoder, "encoder": model.encoder,
               "backbone": model.backbone, "decoder": model.decoder}
-    out = {}
+    per_graph = {}
     for g, (_, in_names, _) in GRAPH_IO.items():
         mod = graph_module(model, g)
         inputs = example_inputs(cfg, g, rng)
@@ -27,15 +30,17 @@ def graph_costs(model: GLP) -> dict:
         with FlopCounterMode(display=False) as fc:  # (its module tracker needs autograd on)
             mod(*args)
         params = sum(p.numel() for p in owners[g].parameters())
-        out[g] = {"flops": int(fc.get_total_flops()), "params": int(params), "fp32Bytes": int(params) * 4}
+        per_graph[g] = {"flops": int(fc.get_total_flops()), "params": int(params), "fp32Bytes": int(params) * 4}
     # One phase finishes one chunk: K/2 decoder calls, one encoder + backbone turn, one VAE decode.
     half = cfg.denoise_steps // 2
-    per_chunk = half * out["decoder"]["flops"] + out["encoder"]["flops"] + out["backbone"]["flops"] + out["vae_decoder"]["flops"]
-    weights_read = half * out["decoder"]["fp32Bytes"] + out["encoder"]["fp32Bytes"] + out["backbone"]["fp32Bytes"] + out["vae_decoder"]["fp32Bytes"]
-    out["perFrame"] = {
-        "flops": per_chunk / cfg.chunk_frames,
-        "fp32WeightBytesRead": weights_read / cfg.chunk_frames,
-        "decoderCallsPerChunk": half,
-        "framesPerChunk": cfg.chunk_frames,
+    per_chunk = {k: half * per_graph["decoder"][k] + sum(per_graph[g][k] for g in ("encoder", "backbone", "vae_decoder"))
+                 for k in ("flops", "fp32Bytes")}
+    return {
+        "perGraph": per_graph,
+        "perFrame": {
+            "flops": per_chunk["flops"] / cfg.chunk_frames,
+            "fp32WeightBytesRead": per_chunk["fp32Bytes"] / cfg.chunk_frames,
+            "decoderCallsPerChunk": half,
+            "framesPerChunk": cfg.chunk_frames,
+        },
     }
-    return out

@@ -34,10 +34,10 @@ from model.convert import check_round_trip, export_graph, graph_io, to_fp16
 from model.cost import graph_costs
 from model.glp import GLP
 from model.manifest import (FORMAT, FORMAT_VERSION, GRAPH_NAMES, IDLE_ACTION, VARIANTS, Manifest, config_fields,
-                            dump_manifest, pick_variant)
+                            dump_manifest, pick_variant, validate_manifest)
 from model.model_card import model_card
 from model.quantize import matmul_nbits
-from model.testvectors import add_index_fields, rollout_psnr, write_test_vectors
+from model.testvectors import record_test_vectors, rollout_psnr, write_test_vectors
 from model.text_encoder import QUANTIZED_NAME, TOKENIZER_FILES, ActionEncoder, export_text_encoder
 from model.world import random_scene, render
 from model.world.guide import world_manifest
@@ -83,7 +83,7 @@ def build_manifest(cfg: GLPConfig, out: Path, graph_files: dict, text_dir: Path,
         data["eval"] = eval_scores
     if test_vectors:
         data["testVectors"] = test_vectors
-    return Manifest.model_validate(data)
+    return validate_manifest(data)
 
 
 def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = None, variants=("fp32", "fp16"),
@@ -135,13 +135,13 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
 
     # 3. Start scenes and test vectors (a reference rollout of the PyTorch model).
     scenes = render_start_scenes(cfg, out, list(scene_seeds))
-    vectors, rollout = write_test_vectors(model, out, encoder, out / scenes[0]["file"])
+    recorded = record_test_vectors(model, encoder, out / scenes[0]["file"])
 
     # 4. Each reduced-precision variant replays the rollout; it ships only if close enough to fp32.
     quality = {}
     for v in [v for v in VARIANTS[1:] if v in variants]:
         files = {g: pick_variant(f, v) for g, f in graph_files.items()}
-        psnr = rollout_psnr(cfg, files, encoder, rollout)
+        psnr = rollout_psnr(cfg, files, encoder, recorded)
         kept = bool(psnr >= MIN_VARIANT_PSNR)
         quality[v] = {"psnr": float(min(psnr, 100.0)), "kept": kept, "threshold": MIN_VARIANT_PSNR}
         log(f"{v}: rollout PSNR {psnr:.1f} dB against fp32 -> {'kept' if kept else 'dropped'}")
@@ -150,7 +150,7 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
                 if v in f:
                     f.pop(v).unlink()
     cost = graph_costs(model)
-    add_index_fields(out, cost=cost, variantQuality=quality)
+    vectors = write_test_vectors(recorded, out, cfg.denoise_steps, cost, quality)
 
     # 5. The manifest and the model card.
     manifest = build_manifest(cfg, out, graph_files, text_dir, scenes, description or f"GLP model '{cfg.name}'",

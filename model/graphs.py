@@ -4,8 +4,8 @@ Each wrapper takes and returns what the runtime feeds one graph (batch 1
 squeezed away, inputs and outputs named as in `GRAPH_IO`); the exporter traces
 them (model/export.py), the reference sampler runs them (`TorchGraphs` in
 model/sampler.py), and the cost model counts their FLOPs (model/cost.py). The
-shapes they imply are the manifest's (`expectedGraphIO` in
-src/contract/manifest.ts checks a bundle against them).
+shapes they take are the manifest's (`expected_graph_io` in model/contract.py,
+`expectedGraphIO` in src/contract/manifest.ts: a bundle is checked against them).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from model.config import GLPConfig
 from model.glp import GLP
-from model.contract import GRAPH_NAMES
+from model.contract import GRAPH_NAMES, config_sizes, expected_graph_io
 
 
 class VaeEncoderGraph(nn.Module):
@@ -69,7 +69,7 @@ class DecoderGraph(nn.Module):
         return e[0], l[0]
 
 
-# graph -> (wrapper, input names, output names), in the manifest's order.
+# graph -> (wrapper, input names, output names), in the manifest's order (`expected_graph_io`'s).
 GRAPH_IO = {
     "vae_encoder": (VaeEncoderGraph, ["frames"], ["latents"]),
     "vae_decoder": (VaeDecoderGraph, ["latents"], ["frames"]),
@@ -88,35 +88,34 @@ def graph_module(model: GLP, graph: str) -> nn.Module:
 
 
 def example_inputs(cfg: GLPConfig, graph: str, rng: np.random.Generator, text=None) -> dict[str, np.ndarray]:
-    """Plausible fixed inputs for a graph (used for tracing and test vectors)."""
-    F_, C, h, H = cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.image_size
-    Q, D, Ns, L = cfg.queries, cfg.state_width, cfg.state_tokens, cfg.max_action_tokens
-    n = lambda *s: rng.standard_normal(s).astype(np.float32)
-    u = lambda *s: rng.uniform(0, 1, s).astype(np.float32)
+    """Plausible fixed inputs for a graph (used for tracing, test vectors and the cost model), at the
+    shapes the manifest's sizes imply (`expected_graph_io`)."""
+    io = expected_graph_io(config_sizes(cfg))
+    shapes = io[graph]["inputs"]
+    n = lambda shape: rng.standard_normal(shape).astype(np.float32)
+    u = lambda shape: rng.uniform(0, 1, shape).astype(np.float32)
     if text is None:
-        text = (n(L, cfg.text_width), (np.arange(L) < 6).astype(np.float32))
-    if graph == "vae_encoder":
-        return {"frames": u(1, 3, H, H)}
+        action = io["backbone"]["inputs"]["action"]  # (L, text width)
+        text = (n(action), (np.arange(action[0]) < 6).astype(np.float32))
+    if graph in ("vae_encoder", "encoder"):
+        return {"frames": u(shapes["frames"])}
     if graph == "vae_decoder":
-        return {"latents": n(F_, C, h, h)}
-    if graph == "encoder":
-        return {"frames": u(F_, 3, H, H)}
+        return {"latents": n(shapes["latents"])}
     if graph == "backbone":
-        hs = D // cfg.backbone_heads
-        past_mask = np.zeros(cfg.cache_tokens, np.float32)
+        past_mask = np.zeros(shapes["past_mask"], np.float32)
         past_mask[-2 * cfg.turn_tokens:] = 1.0  # two earlier turns
-        past_mask[-cfg.turn_tokens + 2 * Q + Ns + 6: -Q] = 0.0  # padding of the last turn's action
-        return {"prev_state": n(Q, D), "is_first": np.zeros(1, np.float32), "observed": n(Ns, D),
-                "action": text[0], "action_mask": text[1],
-                "past_kv": n(cfg.backbone_layers, 2, cfg.backbone_heads, cfg.cache_tokens, hs) * past_mask[None, None, None, :, None],
-                "past_mask": past_mask}
+        past_mask[-cfg.turn_tokens + 2 * cfg.queries + cfg.state_tokens + 6: -cfg.queries] = 0.0  # the last turn's action padding
+        return {"prev_state": n(shapes["prev_state"]), "is_first": np.zeros(shapes["is_first"], np.float32),
+                "observed": n(shapes["observed"]), "action": text[0], "action_mask": text[1],
+                "past_kv": n(shapes["past_kv"]) * past_mask[None, None, None, :, None], "past_mask": past_mask}
     if graph == "decoder":
         t2 = np.stack([text[0], text[0][::-1].copy()]), np.stack([text[1], text[1]])
-        return {"history": n(F_, C, h, h), "history_noise": n(C, h, h),
+        return {"history": n(shapes["history"]), "history_noise": n(shapes["history_noise"]),
                 "history_sigma": np.array([cfg.conditioning_noise], np.float32),
-                "earlier": n(F_, C, h, h) * 0.5, "later": n(F_, C, h, h),
+                "earlier": n(shapes["earlier"]) * 0.5, "later": n(shapes["later"]),
                 "sigma": np.array([0.375, 0.875], np.float32), "sigma_next": np.array([0.25, 0.75], np.float32),
-                "earlier_present": np.ones(1, np.float32), "text": t2[0], "text_mask": t2[1], "state": n(2, Q, D)}
+                "earlier_present": np.ones(shapes["earlier_present"], np.float32), "text": t2[0], "text_mask": t2[1],
+                "state": n(shapes["state"])}
     raise KeyError(graph)
 
 

@@ -2,10 +2,14 @@
 
 The runtime's twin is `src/contract/manifest.ts` (zod). Both define the same
 JSON Schema; `test/unit/manifest-agreement.test.ts` proves it by comparing the
-two, and both validate the shipped bundles. JSON keys are camelCase, as on disk.
+two, and both validate the shipped bundles: the schema, then every graph's
+input and output shapes against the manifest's sizes (`expected_graph_io`,
+model/contract.py). JSON keys are camelCase, as on disk.
 
-`python -m model.manifest --json-schema` prints this side's schema;
-`python -m model.manifest path/to/manifest.json` validates a file.
+`python -m model.manifest --json-schema` prints this side's schema
+(`--test-vectors-json-schema`: the test-vector index's, model/contract.py);
+`python -m model.manifest path/to/manifest.json` validates a bundle's manifest
+and the test-vector index it names.
 """
 from __future__ import annotations
 
@@ -14,15 +18,16 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, Optional, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from model.config import GLPConfig
-from model.contract import GRAPH_NAMES, IDLE_ACTION, VARIANTS  # noqa: F401  (the contract's names, re-exported)
+from model.contract import (CONFIG_FIELDS, GRAPH_NAMES, IDLE_ACTION, VARIANTS,  # noqa: F401  (re-exported)
+                            TestVectorIndex, config_sizes, expected_graph_io, tensor_references)
 
 FORMAT = "world-canvas-bundle"
 FORMAT_VERSION = 1
@@ -227,50 +232,18 @@ def graph_file(m: Manifest, graph: str, variant: str) -> FileRef:
 
 
 # ---------------------------------------------------------------------------
-# GLPConfig <-> manifest: where each of the config's numbers stands in the
-# manifest. One table, read one way by the exporter and the other way by
-# whatever runs a bundle without its checkpoint (model/sampler.py OnnxGraphs).
-
-CONFIG_FIELDS = (
-    ("name", "name"),
-    ("video.width", "image_size"),
-    ("video.height", "image_size"),
-    ("video.fps", "fps"),
-    ("video.chunkFrames", "chunk_frames"),
-    ("latent.channels", "latent_channels"),
-    ("latent.height", "latent_size"),
-    ("latent.width", "latent_size"),
-    ("state.tokens", "state_tokens"),
-    ("state.width", "state_width"),
-    ("state.queries", "queries"),
-    ("backbone.layers", "backbone_layers"),
-    ("backbone.heads", "backbone_heads"),
-    ("backbone.maxTurns", "max_turns"),
-    ("backbone.turnTokens", "turn_tokens"),
-    ("backbone.cacheTokens", "cache_tokens"),
-    ("diffusion.denoiseSteps", "denoise_steps"),
-    ("diffusion.window", "window_chunks"),
-    ("diffusion.conditioningNoise", "conditioning_noise"),
-    ("diffusion.stateLag", "state_lag"),
-    ("actionEncoder.maxTokens", "max_action_tokens"),
-    ("actionEncoder.width", "text_width"),
-)
-
+# GLPConfig <-> manifest: the table (CONFIG_FIELDS) is in model/contract.py.
 
 def flow_matching() -> dict:
-    """The flow-matching convention, the one the schema allows (DESIGN: any equivalent one, if the manifest says which)."""
+    """The flow-matching convention, the only one the schema allows (another would need a manifest value
+    of its own, in both languages)."""
     return {name: get_args(f.annotation)[0] for name, f in FlowMatching.model_fields.items()}
 
 
 def config_fields(cfg: GLPConfig) -> dict:
     """The manifest's fields that come from the model config (nested, JSON keys), flow matching included."""
-    out: dict = {"diffusion": {"flowMatching": flow_matching()}}
-    for path, attr in CONFIG_FIELDS:
-        *parents, key = path.split(".")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[key] = getattr(cfg, attr)
+    out = config_sizes(cfg)
+    out["diffusion"]["flowMatching"] = flow_matching()
     return out
 
 
@@ -295,8 +268,110 @@ def config_from_manifest(m: Manifest) -> GLPConfig:
     return cfg
 
 
+# ---------------------------------------------------------------------------
+# Validation: the schema, then the graphs' shapes against the manifest's sizes, as the runtime checks
+# them (src/contract/manifest.ts validateManifest). Both refuse test/vectors/manifest-cases.json alike.
+
+@dataclass(frozen=True)
+class ManifestIssue:
+    """One problem with a manifest, at a JSON path such as ("graphs", "decoder", "inputs", 3, "shape")."""
+    loc: tuple
+    message: str
+
+    @property
+    def field(self) -> str:
+        """The path as the runtime writes it: `graphs.decoder.inputs[3].shape`."""
+        return "".join(f"[{p}]" if isinstance(p, int) else f"{'.' if i else ''}{p}" for i, p in enumerate(self.loc))
+
+
+class ManifestError(ValueError):
+    """A manifest that does not satisfy the contract; `issues` names every bad field."""
+    what = "world-canvas bundle manifest"
+
+    def __init__(self, issues: list[ManifestIssue], source: str = "manifest.json"):
+        self.issues = issues
+        super().__init__(f"{source} is not a valid {self.what}:\n"
+                         + "\n".join(f"  - {i.field or '(root)'}: {i.message}" for i in issues))
+
+
+class TestVectorIndexError(ManifestError):
+    """A test-vector index (testvectors/index.json) that does not satisfy the contract."""
+    __test__ = False  # (a name pytest would otherwise take for a test class)
+    what = "test-vector index"
+
+
+def graph_shape_issues(m: Manifest) -> list[ManifestIssue]:
+    """Every graph input and output whose name or shape disagrees with the manifest's sizes
+    (`expected_graph_io`), and a cache that is not maxTurns * turnTokens."""
+    issues = []
+    if m.backbone.cache_tokens != m.backbone.max_turns * m.backbone.turn_tokens:
+        issues.append(ManifestIssue(("backbone", "cacheTokens"), "must equal maxTurns * turnTokens"))
+    expected = expected_graph_io(m.model_dump(by_alias=True))
+    for g in GRAPH_NAMES:
+        graph = getattr(m.graphs, g)
+        for side in ("inputs", "outputs"):
+            want = expected[g][side]
+            have = getattr(graph, side)
+            names = {t.name for t in have}
+            issues += [ManifestIssue(("graphs", g, side), f'missing tensor "{name}"') for name in want if name not in names]
+            for i, t in enumerate(have):
+                shape = want.get(t.name)
+                if shape is None:
+                    issues.append(ManifestIssue(("graphs", g, side, i, "name"), f'unexpected tensor "{t.name}"'))
+                elif shape != t.shape:
+                    issues.append(ManifestIssue((
+                        "graphs", g, side, i, "shape"),
+                        f'"{t.name}" has shape [{",".join(map(str, t.shape))}] but the manifest\'s sizes imply '
+                        f'[{",".join(map(str, shape))}]'))
+                elif t.dtype != "float32":
+                    issues.append(ManifestIssue(("graphs", g, side, i, "dtype"),
+                                                f'"{t.name}" must be float32 (every variant keeps float32 inputs and outputs)'))
+    return issues
+
+
+def validate_manifest(data, source: str = "manifest.json") -> Manifest:
+    """The manifest in `data` (parsed JSON), checked as the runtime checks it: the schema first, then the
+    graphs' shapes. Raises ManifestError naming every bad field."""
+    try:
+        m = Manifest.model_validate(data)
+    except ValidationError as e:
+        raise ManifestError([ManifestIssue(tuple(err["loc"]), err["msg"]) for err in e.errors()], source) from e
+    issues = graph_shape_issues(m)
+    if issues:
+        raise ManifestError(issues, source)
+    return m
+
+
+_TEST_VECTOR_INDEX = TypeAdapter(TestVectorIndex)
+
+
+def validate_test_vector_index(data, source: str = "testvectors/index.json") -> TestVectorIndex:
+    """The test-vector index in `data` (parsed JSON), checked as the runtime checks it
+    (src/contract/test-vectors.ts): the schema, then that every tensor it names is in `tensors`.
+    Raises TestVectorIndexError naming every bad field; returns `data` as it is."""
+    try:
+        _TEST_VECTOR_INDEX.validate_python(data, strict=False)
+    except ValidationError as e:
+        raise TestVectorIndexError([ManifestIssue(tuple(err["loc"]), err["msg"]) for err in e.errors()], source) from e
+    missing = [ManifestIssue(loc, f'no tensor "{key}" in tensors') for loc, key in tensor_references(data)
+               if key not in data["tensors"]]
+    if missing:
+        raise TestVectorIndexError(missing, source)
+    return data
+
+
+def vector_index_json_schema() -> dict:
+    return _TEST_VECTOR_INDEX.json_schema()
+
+
 def load_manifest(path: Path) -> Manifest:
-    return Manifest.model_validate_json(Path(path).read_text())
+    """A bundle's manifest.json, validated (ManifestError when it is not a valid one)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ManifestError([ManifestIssue((), f"not JSON: {e}")], str(path)) from e
+    return validate_manifest(data, str(path))
 
 
 def dump_manifest(manifest: Manifest) -> str:
@@ -311,19 +386,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("manifest", nargs="?", help="manifest.json to validate")
     ap.add_argument("--json-schema", action="store_true", help="print the JSON Schema of the manifest")
+    ap.add_argument("--test-vectors-json-schema", action="store_true",
+                    help="print the JSON Schema of a bundle's test-vector index (testvectors/index.json)")
     args = ap.parse_args(argv)
     if args.json_schema:
         print(json.dumps(json_schema(), indent=2))
+        return 0
+    if args.test_vectors_json_schema:
+        print(json.dumps(vector_index_json_schema(), indent=2))
         return 0
     if not args.manifest:
         ap.error("give a manifest path or --json-schema")
     try:
         m = load_manifest(Path(args.manifest))
-    except ValidationError as e:
-        for err in e.errors():
-            print(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
+        if m.test_vectors:  # the index the manifest names, beside it
+            path = Path(args.manifest).parent / m.test_vectors.file
+            validate_test_vector_index(json.loads(path.read_text()), str(path))
+    except ManifestError as e:  # the manifest's, or its test-vector index's (TestVectorIndexError)
+        print(f"{e.args[0].splitlines()[0]}", file=sys.stderr)
+        for issue in e.issues:
+            print(f"{issue.field or '(root)'}: {issue.message}", file=sys.stderr)
         return 1
-    print(f"ok: {m.name} (format {m.format_version})")
+    print(f"ok: {m.name} (format {m.format_version}{', with its test vectors' if m.test_vectors else ''})")
     return 0
 
 

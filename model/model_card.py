@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model.contract import ModelCost, VariantQuality, read_test_vector_index
 from model.manifest import GRAPH_NAMES, VARIANTS, Manifest
 from model.world.actions import ACTION_TYPES
 
@@ -22,8 +23,8 @@ def _hms(seconds: float) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
-def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores: dict | None = None,
-               variant_quality: dict | None = None, notes: str = "", model_config: dict | None = None) -> str:
+def model_card(manifest: Manifest, meta: dict, cost: ModelCost | None = None, scores: dict | None = None,
+               variant_quality: dict[str, VariantQuality] | None = None, notes: str = "", model_config: dict | None = None) -> str:
     """`notes`: markdown from the people who trained it (what falls short and why), appended as its own section."""
     m = manifest
     lines = [
@@ -61,9 +62,9 @@ def model_card(manifest: Manifest, meta: dict, cost: dict | None = None, scores:
         for name in VARIANTS:
             ref = getattr(v, name)
             if ref:
-                flops = f"{cost[g]['flops'] / 1e9:.3f}" if cost and g in cost else "-"
+                flops = f"{cost['perGraph'][g]['flops'] / 1e9:.3f}" if cost else "-"
                 lines.append(f"| {g} | {name} | {_mb(ref.bytes)} | {flops} |")
-    if cost and "perFrame" in cost:
+    if cost:
         pf = cost["perFrame"]
         lines += ["", f"One generated frame costs {pf['flops'] / 1e9:.2f} GFLOP ({pf['decoderCallsPerChunk']} decoder "
                   f"calls per chunk of {pf['framesPerChunk']} frames, plus one encoder, backbone and VAE decode)."]
@@ -257,7 +258,7 @@ def _drift_table(head: dict) -> list[str]:
 def main(argv=None):
     import argparse
 
-    from model.manifest import load_manifest
+    from model.manifest import load_manifest, validate_test_vector_index
     ap = argparse.ArgumentParser(description="Rewrite a bundle's model card from its checkpoint and evaluation.")
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--checkpoint", type=Path, required=True)
@@ -266,10 +267,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import torch
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    index = json.loads((args.bundle / "testvectors" / "index.json").read_text())
+    index = validate_test_vector_index(read_test_vector_index(args.bundle / "testvectors"))
     scores = json.loads(args.scores.read_text()) if args.scores else None
-    card = model_card(load_manifest(args.bundle / "manifest.json"), ck.get("meta", {}), index.get("cost"), scores,
-                      index.get("variantQuality"), args.notes.read_text() if args.notes else "",
+    card = model_card(load_manifest(args.bundle / "manifest.json"), ck.get("meta", {}), index["cost"], scores,
+                      index["variantQuality"], args.notes.read_text() if args.notes else "",
                       model_config=ck.get("config"))
     (args.bundle / "README.md").write_text(card)
     print(f"wrote {args.bundle / 'README.md'}")

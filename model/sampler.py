@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from model.config import GLPConfig
-from model.contract import GRAPH_NAMES, IDLE_ACTION
+from model.contract import GRAPH_NAMES, IDLE_ACTION, config_sizes, expected_graph_io
 from model.swin_dpm import STREAM_CHUNK, STREAM_HISTORY, SwinDpmSchedule, gaussian_noise
 
 f32 = np.float32
@@ -130,7 +130,7 @@ class _Slot:
     chunk: int
     action: str
     latents: np.ndarray    # (F, C, h, w)
-    text: np.ndarray       # (L, 384)
+    text: np.ndarray       # (L, T): the action encoder's token states
     text_mask: np.ndarray  # (L,)
     state: np.ndarray      # (Q, D)
 
@@ -143,6 +143,10 @@ class ReferenceSampler:
         self.seed = int(seed) & 0xFFFFFFFF
         self.idle_action = idle_action
         self.schedule = SwinDpmSchedule(self.cfg.denoise_steps, self.cfg.state_lag)
+        # The graphs' input shapes, as the manifest's sizes imply them (the runtime's, model/contract.py).
+        io = expected_graph_io(config_sizes(self.cfg))
+        self.turn_shapes = io["backbone"]["inputs"]
+        self.call_shapes = io["decoder"]["inputs"]
         self.queue: deque[str] = deque()
         self.finished: list[FinishedChunk] = []
         self._call = 0
@@ -156,10 +160,10 @@ class ReferenceSampler:
         z0 = self.g.encode_image(x)  # (1, C, h, w)
         self.history = np.repeat(z0, cfg.chunk_frames, axis=0)  # (F, C, h, w)
         self.observed_frames = np.repeat(x, cfg.chunk_frames, axis=0)  # (F, 3, H, W)
-        hs = cfg.state_width // cfg.backbone_heads
-        self.kv = np.zeros((cfg.backbone_layers, 2, cfg.backbone_heads, cfg.cache_tokens, hs), f32)
-        self.kv_mask = np.zeros(cfg.cache_tokens, f32)
-        self.prev_state = np.zeros((cfg.queries, cfg.state_width), f32)
+        # The backbone's first turn: no previous state, an empty KV cache.
+        self.kv = np.zeros(self.turn_shapes["past_kv"], f32)
+        self.kv_mask = np.zeros(self.turn_shapes["past_mask"], f32)
+        self.prev_state = np.zeros(self.turn_shapes["prev_state"], f32)
         self.turns = 0
         self.earlier: _Slot | None = None
         self.later: _Slot | None = None
@@ -185,7 +189,6 @@ class ReferenceSampler:
     def _condition(self, t: int) -> _Slot:
         """Chunk t's action (the next queued, else the idle one), its backbone turn on the observed
         frames, and its initial noise; draws the history noise of phase t too."""
-        cfg = self.cfg
         action = self.queue.popleft() if self.queue else self.idle_action
         text, text_mask = self.actions.encode(action)
         observed = self.g.observe(self.observed_frames)
@@ -193,9 +196,9 @@ class ReferenceSampler:
                                                    text, text_mask, self.kv, self.kv_mask)
         self.prev_state = state
         self.turns += 1
-        shape = (cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
+        shape, history_shape = self.call_shapes["later"], self.call_shapes["history_noise"]
         noise = gaussian_noise(self.seed, STREAM_CHUNK, t, int(np.prod(shape))).reshape(shape)
-        self.history_noise = gaussian_noise(self.seed, STREAM_HISTORY, t, int(np.prod(shape[1:]))).reshape(shape[1:])
+        self.history_noise = gaussian_noise(self.seed, STREAM_HISTORY, t, int(np.prod(history_shape))).reshape(history_shape)
         return _Slot(t, action, noise, text, text_mask, state)
 
     def _enqueue(self, t: int):

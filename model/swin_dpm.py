@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # ---------------------------------------------------------------------------
-# Seeded noise shared with the runtime (src/scheduler/noise.ts).
+# Seeded noise shared with the runtime (src/contract/noise.ts).
 # A counter-based hash, so any chunk's noise can be drawn without replaying the
 # ones before it: a rollout is replayable from (bundle, scene, seed, actions).
 
@@ -75,7 +75,7 @@ class DenoiseCall:
     step: int                  # 0 .. K/2 - 1 within the phase
     earlier_chunk: int | None  # phase - 1, None in phase 0
     later_chunk: int
-    history_chunk: int         # newest finished chunk (-1: the start scene)
+    history_chunk: int         # newest finished chunk, phase - 2 (negative in phases 0 and 1: the start scene)
     sigma: tuple[float, float]       # (earlier, later) before the call
     sigma_next: tuple[float, float]  # (earlier, later) after the call
     enqueue: int | None        # chunk enqueued (fresh noise, new action) before this call

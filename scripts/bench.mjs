@@ -4,7 +4,7 @@
  * runs threads), drive bench.html in Chromium for each backend, variant and
  * WASM thread count; right after each WASM run, time the same graphs with
  * native onnxruntime (the project's Python venv, CPU, same threads, same
- * inputs: model/bench_native.py); write bench/report.json and
+ * inputs: model/bench_onnxruntime.py); write bench/report.json and
  * bench/report.md. Every figure carries the machine and adapter it was taken
  * on; ratios come from the same run.
  *
@@ -32,8 +32,6 @@ const only = (args.only ?? 'webgpu,wasm').split(',');
 const webgpuAsked = args.only?.split(',').includes('webgpu') ?? false;
 const variantsAsked = (args.variants ?? 'fp32,fp16,q8,q4').split(',');
 const port = Number(args.port ?? 4180);
-// One thread, and what the engine picks on this machine (src/runtime/capabilities.ts wasmThreads).
-const threadCounts = (args.threads ?? [...new Set([1, Math.min(4, os.cpus().length)])].join(',')).split(',').map(Number);
 // Timed runs of each graph alone; the fastest is the one least disturbed by other work on the machine.
 const runs = Number(args.runs ?? 7);
 const fastest = (xs) => Math.min(...xs);
@@ -95,13 +93,18 @@ async function inPage(fn, arg) {
   }
 }
 
-// What the runtime itself detects (src/runtime/capabilities.ts): the adapter, and whether it is a software one.
+// What the runtime itself detects (src/base/capabilities.ts): the adapter, and whether it is a software one;
+// and the WASM threads the engine runs on this page when none are asked for.
 const caps = await inPage(async () => ({ ...(await window.worldCanvasBench.detectCapabilities()) }));
+const engineThreads = await inPage(() => window.worldCanvasBench.engineThreads());
+// One thread, and the engine's own count (timed once when it is one).
+const threadCounts = (args.threads ?? [...new Set([1, engineThreads])].join(',')).split(',').map(Number);
 const software = caps.softwareAdapter;
 const manifest = JSON.parse(readFileSync(`public/${bundle}manifest.json`, 'utf8'));
-const cost = JSON.parse(readFileSync(`public/${bundle}testvectors/index.json`, 'utf8')).cost;
+// What the model's graphs and one generated frame cost, from its test vectors, read by the page (src/contract/test-vectors.ts).
+const cost = await inPage((b) => window.worldCanvasBench.modelCost(b), bundle);
 const perFrame = cost.perFrame;
-const graphs = Object.keys(cost).filter((k) => k !== 'perFrame');
+const graphs = Object.keys(cost.perGraph);
 const hasVariant = (v) => Object.values(manifest.graphs).some((g) => g.variants[v]);
 const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
 
@@ -141,7 +144,7 @@ function timeNative(variant, threads) {
   try {
     const out = execFileSync(
       python,
-      ['-m', 'model.bench_native', '--bundle', `public/${bundle}`, '--variants', variant, '--threads', String(threads), '--runs', String(runs)],
+      ['-m', 'model.bench_onnxruntime', '--bundle', `public/${bundle}`, '--variants', variant, '--threads', String(threads), '--runs', String(runs)],
       { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     return JSON.parse(out);
@@ -217,7 +220,7 @@ const report = {
   adapterIsSoftware: !!software,
   crossOriginIsolated: caps.crossOriginIsolated,
   bundle: { name: manifest.name, path: bundle, video: manifest.video, denoiseSteps: manifest.diffusion.denoiseSteps },
-  model: { flopsPerFrame: perFrame.flops, weightBytesReadPerFrame: perFrame.fp32WeightBytesRead, perGraph: cost },
+  model: { flopsPerFrame: perFrame.flops, weightBytesReadPerFrame: perFrame.fp32WeightBytesRead, perGraph: cost.perGraph, perFrame },
   matmulPeakGflops: peaks,
   residentOverNaive: ref && naive ? ref.steadyFps / naive.steadyFps : null,
   native,
@@ -304,7 +307,7 @@ const md = [
   '',
   '## WASM against native onnxruntime',
   '',
-  `ms per call, each graph alone on its test-vector inputs, after one warm-up, the fastest of ${runs} runs (the least disturbed by other work on the machine): WASM in a worker of its own with the engine's session options, native right after with the same options and threads (\`model/bench_native.py\`). Per frame: each graph weighed by its calls per generated frame.`,
+  `ms per call, each graph alone on its test-vector inputs, after one warm-up, the fastest of ${runs} runs (the least disturbed by other work on the machine): WASM in a worker of its own with the engine's session options, native right after with the same options and threads (\`model/bench_onnxruntime.py\`). Per frame: each graph weighed by its calls per generated frame.`,
   '',
   `| run | ${graphs.join(' | ')} | per frame |`,
   `|---|${graphs.map(() => '---').join('|')}|---|`,

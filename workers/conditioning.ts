@@ -10,7 +10,7 @@
 import { AutoModel, AutoTokenizer, type PreTrainedModel, type PreTrainedTokenizer, Tensor, env as hf } from '@huggingface/transformers';
 import * as Comlink from 'comlink';
 
-import { cutAtWordPieces } from '../src/runtime/actions';
+import { cutAtWordPieces } from './action-cut';
 import { GraphWorker } from './graph-worker';
 import { f32, readF32, release } from './ort-backend';
 import type { ConditioningApi, ConditioningInit, EngineInfo, TextEncoding, TurnRequest, TurnResult, WorkerGraph } from './protocol';

@@ -7,7 +7,7 @@
 import * as Comlink from 'comlink';
 
 import { type GraphIO, type GraphName, type Manifest, expectedGraphIO } from '../src/contract/manifest';
-import type { SerialQueue } from '../src/runtime/async';
+import type { SerialQueue } from '../src/base/async';
 import { type GpuContext, acquireDevice, configureOrt, createSession, deviceLost, guardDeviceLoss, ort, ortThreads, runOnWire, serialized } from './ort-backend';
 import type { EngineInfo, GraphWorkerApi, InitRequest, WireTensor } from './protocol';
 

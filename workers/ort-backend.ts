@@ -11,9 +11,9 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 
-import { SerialQueue } from '../src/runtime/async';
-import { adapterName, wasmThreads } from '../src/runtime/capabilities';
-import { DeviceLostError, WebGPUUnavailableError } from '../src/runtime/errors';
+import { SerialQueue } from '../src/base/async';
+import { adapterName, wasmThreads } from '../src/base/capabilities';
+import { DeviceLostError, WebGPUUnavailableError } from '../src/base/errors';
 import type { Backend } from './protocol';
 
 export { ort };

@@ -6,10 +6,11 @@
  * the rendering worker keeps the Swin-DPM window resident on its GPU between
  * calls and returns CPU copies only at chunk boundaries.
  */
+import type { Backend } from '../src/base/capabilities';
 import type { GraphName, Manifest, Variant } from '../src/contract/manifest';
-import type { ActionCut } from '../src/runtime/actions';
+import type { ActionCut } from './action-cut';
 
-export type Backend = 'webgpu' | 'wasm';
+export type { Backend } from '../src/base/capabilities';
 
 /** Which worker runs which graphs: those that feed each other every step share one (and its GPU device). */
 export const WORKER_GRAPHS = {

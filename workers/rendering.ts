@@ -10,7 +10,7 @@
 import * as Comlink from 'comlink';
 
 import { elementCount } from '../src/contract/manifest';
-import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/scheduler/noise';
+import { STREAM_CHUNK, STREAM_HISTORY, gaussianNoise } from '../src/contract/noise';
 import { GraphWorker } from './graph-worker';
 import { f32, ort, readF32, release } from './ort-backend';
 import type { ChunkConditioning, EngineInfo, InitRequest, PhaseRequest, PhaseResult, RenderingApi, SlotState, WindowState, WorkerGraph } from './protocol';

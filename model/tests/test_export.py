@@ -10,9 +10,9 @@ import pytest
 
 from model.convert import ort_session
 from model.graphs import GRAPH_IO, example_inputs, run_torch
-from model.manifest import GRAPH_NAMES, load_manifest
+from model.manifest import GRAPH_NAMES, load_manifest, validate_test_vector_index
 from model.sampler import OnnxGraphs, ReferenceSampler, TorchGraphs
-from model.contract import read_test_vectors
+from model.contract import read_test_vector_index, read_test_vectors
 from model.text_encoder import ActionEncoder
 
 
@@ -79,7 +79,7 @@ def test_exported_graphs_replay_the_reference_rollout(tiny_bundle, text_encoder_
 
 def test_test_vectors_cover_every_graph(tiny_bundle):
     out, _ = tiny_bundle
-    index = json.loads((out / "testvectors" / "index.json").read_text())
+    index = validate_test_vector_index(read_test_vector_index(out / "testvectors"))
     m = load_manifest(out / "manifest.json")
     for g in GRAPH_NAMES:
         spec = getattr(m.graphs, g)
@@ -134,3 +134,20 @@ def test_model_card_reports_training_and_which_loss(tiny_bundle):
     meta["stages"]["glp"]["motion_weight"] = 1.0
     assert "flow matching 0.2500\n" in model_card(manifest, meta)  # the plain loss needs no label
     assert "Untrained (random weights)" in model_card(manifest, {})
+
+
+def test_test_vector_index_is_checked_as_the_runtime_checks_it(tiny_bundle):
+    """The index the exporter wrote is the contract's (src/contract/test-vectors.ts), and a reader is told
+    which field is wrong: a layout of an older exporter, or a tensor the index names but does not hold."""
+    from model.manifest import TestVectorIndexError
+    out, _ = tiny_bundle
+    index = read_test_vector_index(out / "testvectors")
+    assert set(index["cost"]) == {"perGraph", "perFrame"} and set(index["cost"]["perGraph"]) == set(GRAPH_NAMES)
+    flat = {**index, "cost": {**index["cost"]["perGraph"], "perFrame": index["cost"]["perFrame"]}}
+    with pytest.raises(TestVectorIndexError) as info:
+        validate_test_vector_index(flat)
+    assert ("cost", "perGraph") in [i.loc for i in info.value.issues]
+    dangling = {**index, "rollout": {**index["rollout"], "frames": "rollout.missing"}}
+    with pytest.raises(TestVectorIndexError) as info:
+        validate_test_vector_index(dangling)
+    assert [(i.field, i.message) for i in info.value.issues] == [("rollout.frames", 'no tensor "rollout.missing" in tensors')]

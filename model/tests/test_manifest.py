@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from model.manifest import Manifest, dump_manifest, load_manifest
+from model.manifest import Manifest, ManifestError, dump_manifest, expected_graph_io, load_manifest, validate_manifest
 
 VECTORS = Path(__file__).resolve().parents[2] / "test" / "vectors"
 CASES = json.loads((VECTORS / "manifest-cases.json").read_text())
@@ -44,21 +44,48 @@ def test_world_block_is_optional():
     assert Manifest.model_validate(older).world is None
 
 
-@pytest.mark.parametrize("case", [c for c in CASES["cases"] if "python" in c["checkedBy"]], ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", CASES["cases"], ids=lambda c: c["name"])
 def test_bad_manifest_names_the_field(case):
-    with pytest.raises(ValidationError) as info:
-        Manifest.model_validate(apply_case(case))
-    locs = [list(e["loc"]) for e in info.value.errors()]
+    """Every shared case, the graphs' shapes against the manifest's sizes included, as the runtime checks them."""
+    with pytest.raises(ManifestError) as info:
+        validate_manifest(apply_case(case))
+    locs = [list(i.loc) for i in info.value.issues]
     assert any(loc[: len(case["field"])] == case["field"] for loc in locs), (case["field"], locs)
+    assert "manifest.json is not a valid" in str(info.value)
 
 
-def test_cli_reports_fields(tmp_path, capsys):
+def test_schema_errors_are_pydantics():
+    """The schema alone (what the exporter builds with) raises pydantic's error, naming the field too."""
+    with pytest.raises(ValidationError) as info:
+        Manifest.model_validate(apply_case({"set": {"video.fps": "fast"}}))
+    assert [list(e["loc"]) for e in info.value.errors()] == [["video", "fps"]]
+
+
+def test_shape_issue_names_the_tensor_as_the_runtime_does():
+    bad = apply_case({"set": {"graphs.decoder.inputs.3.shape": [4, 4, 8, 9]}})
+    with pytest.raises(ManifestError) as info:
+        validate_manifest(bad)
+    assert [(i.field, i.message) for i in info.value.issues] == [
+        ("graphs.decoder.inputs[3].shape", '"earlier" has shape [4,4,8,9] but the manifest\'s sizes imply [4,4,8,8]')]
+
+
+def test_graph_io_names_are_the_wrappers():
+    """The graph wrappers take and return the tensors `expected_graph_io` names, in its order."""
+    from model.graphs import GRAPH_IO
+    io = expected_graph_io(BASE)
+    for g, (_, ins, outs) in GRAPH_IO.items():
+        assert (ins, outs) == (list(io[g]["inputs"]), list(io[g]["outputs"])), g
+
+
+@pytest.mark.parametrize("case, field", [({"set": {"video.fps": "fast"}}, "video.fps"),
+                                         ({"set": {"latent.height": 16}}, "graphs.vae_encoder.outputs[0].shape")])
+def test_cli_reports_fields(tmp_path, capsys, case, field):
+    """`python -m model.manifest` refuses what the runtime refuses, a bundle whose shapes disagree with its sizes too."""
     from model.manifest import main
-    bad = apply_case({"set": {"video.fps": "fast"}})
     p = tmp_path / "manifest.json"
-    p.write_text(json.dumps(bad))
+    p.write_text(json.dumps(apply_case(case)))
     assert main([str(p)]) == 1
-    assert "video.fps" in capsys.readouterr().err
+    assert field in capsys.readouterr().err
 
 
 def test_exported_manifest_loads(tiny_bundle):

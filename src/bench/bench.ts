@@ -8,8 +8,9 @@
  */
 import * as Comlink from 'comlink';
 
-import { type GraphName, type Variant } from '../contract/manifest';
-import { type LoadStage, graphFile } from '../loader/bundle';
+import { GRAPH_NAMES, type GraphName, type Variant, validateManifest } from '../contract/manifest';
+import { type ModelCost, graphFeeds, validateTestVectorIndex } from '../contract/test-vectors';
+import { type LoadStage, graphFile, resolveBundle } from '../loader/bundle';
 import type { FetchLike } from '../loader/fetch-bytes';
 import type { FinishedChunk } from '../runtime/session';
 import { World, type WorldOptions } from '../runtime/world';
@@ -48,7 +49,7 @@ export interface BenchHost {
 /**
  * The rollout every run times, from the bundle's first scene: its seed, and
  * the actions typed at chunk boundaries for action-to-chunk (the native run
- * in model/native_bench.py replays the same).
+ * in model/bench_pytorch.py replays the same).
  */
 export const BENCH_SESSION = { seed: 1, actions: ['slide the blue one up', 'push the red block left', 'slide the blue one up'] };
 
@@ -164,11 +165,20 @@ async function graphsInWorker(world: World, cfg: BenchConfig, inputs: GraphInput
 type GraphInputs = [GraphName, Record<string, WireTensor>][];
 
 async function testVectorInputs(world: World, fetchImpl?: FetchLike): Promise<GraphInputs> {
-  const { index, tensor } = await loadTestVectors(world, fetchImpl);
-  return (Object.keys(index.graphs) as GraphName[]).map((g) => [
-    g,
-    Object.fromEntries(Object.entries(index.graphs[g].inputs).map(([k, key]) => [k, tensor(key)])),
-  ]);
+  const vectors = await loadTestVectors(world, fetchImpl);
+  return GRAPH_NAMES.map((g) => [g, graphFeeds(vectors, g)]);
+}
+
+/**
+ * What one call of each graph and one generated frame of a bundle cost (its test vectors' `cost`): the
+ * floor's denominator. `bundle` is resolved against the page.
+ */
+export async function modelCost(bundle: string, fetchImpl: FetchLike = (u, i) => fetch(u, i)): Promise<ModelCost> {
+  const loc = resolveBundle(bundle, globalThis.location?.href ?? 'http://localhost/');
+  const manifest = validateManifest(await (await fetchImpl(loc.manifestUrl)).json(), loc.manifestUrl);
+  if (!manifest.testVectors) throw new Error(`bundle "${manifest.name}" has no test vectors, so no cost`);
+  const url = new URL(manifest.testVectors.file, loc.base).href;
+  return validateTestVectorIndex(await (await fetchImpl(url)).json(), url).cost;
 }
 
 export async function runBench(cfg: BenchConfig, host: BenchHost = { warmLoad: true }) {
@@ -209,7 +219,7 @@ export async function runBench(cfg: BenchConfig, host: BenchHost = { warmLoad: t
   const textMs: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
-    await world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(`move object ${i} ${['left', 'up', 'down'][i % 3]}`));
+    await world.encodeText(`move object ${i} ${['left', 'up', 'down'][i % 3]}`);
     textMs.push(performance.now() - t);
   }
 

@@ -5,7 +5,7 @@
  * for) on given inputs, every run timed around `session.run` alone, and
  * optionally ONNX Runtime's profile of those runs (the time of every node),
  * which names the ops that cost most. Native onnxruntime is timed the same
- * way (model/bench_native.py).
+ * way (model/bench_onnxruntime.py).
  */
 import * as Comlink from 'comlink';
 

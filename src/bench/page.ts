@@ -1,8 +1,15 @@
 /** The benchmark page: run from the form, or driven by scripts/bench.mjs through `window.worldCanvasBench`. */
-import { detectCapabilities } from '../runtime/capabilities';
-import { type BenchConfig, matmulPeak, runBench } from './bench';
+import { detectCapabilities, wasmThreads } from '../base/capabilities';
+import { threadsOption } from '../base/page-options';
+import { type BenchConfig, matmulPeak, modelCost, runBench } from './bench';
 
-Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, detectCapabilities } });
+/** The WASM threads a worker of the engine runs when none are asked for, on this page (isolated or not) and machine. */
+async function engineThreads(): Promise<number> {
+  const caps = await detectCapabilities();
+  return wasmThreads(caps.crossOriginIsolated, caps.hardwareConcurrency);
+}
+
+Object.assign(window, { worldCanvasBench: { runBench, matmulPeak, modelCost, detectCapabilities, engineThreads } });
 
 const form = document.getElementById('form') as HTMLFormElement;
 const out = document.getElementById('out')!;
@@ -15,7 +22,7 @@ form.addEventListener('submit', async (ev) => {
     variant: d.get('variant'),
     residency: d.get('residency'),
     chunks: Number(d.get('chunks')),
-    threads: d.get('threads') ? Number(d.get('threads')) : undefined,
+    threads: threadsOption.parse(String(d.get('threads') ?? '')) ?? undefined, // empty: the engine's pick
   } as BenchConfig;
   out.textContent = 'running…';
   try {

@@ -4,7 +4,7 @@
  * the stored frames (rather than filming the live view) makes the video
  * independent of how fast the GPU generated them.
  */
-import type { FinishedChunk } from '../runtime/session';
+import type { FinishedChunk } from '../index';
 
 const TYPES = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'];
 

@@ -2,6 +2,7 @@
  * Share links: a rollout is replayable from (bundle, scene, seed, action log),
  * so a URL that carries those four reproduces it exactly.
  */
+import { seedOption } from '../index';
 
 export interface ShareRecord {
   bundle: string;
@@ -31,9 +32,9 @@ export function decodeShare(params: URLSearchParams): { record: Partial<ShareRec
   if (scene) record.scene = scene;
   const seed = params.get('seed');
   if (seed !== null) {
-    const n = Number(seed);
-    if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) record.seed = n;
-    else problems.push(`seed "${seed}" is not an integer from 0 to 4294967295`);
+    const n = seedOption.parse(seed);
+    if (n !== null) record.seed = n;
+    else problems.push(`seed "${seed}" is not ${seedOption.accepts}`);
   }
   const actions = params.get('actions');
   if (actions) {

@@ -3,7 +3,7 @@
  * each from the byte cache or the network (verified), with overall progress.
  */
 import { type FileRef, type GraphName, type Manifest, type Variant, GRAPH_NAMES, VARIANTS, parseManifest } from '../contract/manifest';
-import { BundleFetchError, CrossOriginBundleError } from '../runtime/errors';
+import { BundleFetchError, CrossOriginBundleError } from '../base/errors';
 import { type ByteCache } from './cache';
 import { type FetchLike, fetchVerified } from './fetch-bytes';
 

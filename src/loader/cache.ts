@@ -8,7 +8,7 @@
  */
 import { createStore, del, get, set, type UseStore } from 'idb-keyval';
 
-import { withTimeout } from '../runtime/async';
+import { withTimeout } from '../base/async';
 
 export interface ByteCache {
   readonly kind: string;

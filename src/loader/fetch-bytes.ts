@@ -8,8 +8,8 @@
  * 3. Check length and sha256; on mismatch fetch once more, bypassing HTTP
  *    caches, then fail with a ChecksumError.
  */
-import { withTimeout } from '../runtime/async';
-import { BundleFetchError, ChecksumError } from '../runtime/errors';
+import { withTimeout } from '../base/async';
+import { BundleFetchError, ChecksumError } from '../base/errors';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 

@@ -7,7 +7,22 @@
  * resolution; CSS scales it. With no frame waiting it asks for no animation
  * frames: a still canvas costs nothing.
  */
-import type { FinishedChunk } from '../runtime/session';
+
+/** A chunk as the renderer shows it (a session's finished chunk is one). */
+export interface RenderChunk {
+  index: number;
+  action: string;
+  /** Its frames' RGBA bytes, frameCount x height x width x 4. */
+  rgba: Uint8ClampedArray;
+  frameCount: number;
+}
+
+/** What the renderer draws on: a canvas (an HTMLCanvasElement, an OffscreenCanvas) with a 2D context. */
+export interface FrameCanvas {
+  width: number;
+  height: number;
+  getContext(contextId: '2d'): Pick<CanvasRenderingContext2D, 'putImageData'> | null;
+}
 
 export interface ShownFrame {
   chunk: number;
@@ -18,8 +33,8 @@ export interface ShownFrame {
 }
 
 export class Renderer {
-  private readonly ctx: CanvasRenderingContext2D;
-  private queue: { chunk: FinishedChunk; frame: number }[] = [];
+  private readonly ctx: Pick<CanvasRenderingContext2D, 'putImageData'>;
+  private queue: { chunk: RenderChunk; frame: number }[] = [];
   private playing = false;
   /** An animation frame is requested (while playing and frames wait). */
   private ticking = false;
@@ -29,15 +44,13 @@ export class Renderer {
   private waiters: { below: number; resolve: () => void }[] = [];
   /** Called after each frame is drawn: the frame is on screen. */
   onFrame: ((f: ShownFrame) => void) | null = null;
-  /** Frames drawn so far. */
-  shown = 0;
   /** The chunk of the newest frame drawn from the queue since the last `clear()` (-1: none). */
   lastDrawnChunk = -1;
   /** The live frame: the newest drawn from the queue, or given to `showStill` (a scrubbed frame is not live). */
   private live: { rgba: Uint8ClampedArray; offset: number } | null = null;
 
   constructor(
-    readonly canvas: HTMLCanvasElement,
+    readonly canvas: FrameCanvas,
     readonly width: number,
     readonly height: number,
     public fps: number,
@@ -67,7 +80,7 @@ export class Renderer {
     this.ctx.putImageData(img, 0, 0);
   }
 
-  push(chunk: FinishedChunk): void {
+  push(chunk: RenderChunk): void {
     for (let f = 0; f < chunk.frameCount; f++) this.queue.push({ chunk, frame: f });
     this.tick();
   }
@@ -117,7 +130,6 @@ export class Renderer {
         if (now - this.nextAt > period) this.nextAt = now;
         const { chunk, frame } = this.queue.shift()!;
         this.showStill(chunk.rgba, frame * this.width * this.height * 4);
-        this.shown++;
         this.lastDrawnChunk = chunk.index;
         this.onFrame?.({ chunk: chunk.index, frame, action: chunk.action, at: now });
         this.nextAt += period;

@@ -2,7 +2,10 @@
  * Actions as the user types them: checked, normalised, and cut visibly when
  * too long. Pure logic (no GPU, no DOM).
  */
-import { ActionError } from './errors';
+import type { ActionCut } from '../../workers/action-cut';
+import { ActionError } from '../base/errors';
+
+export type { ActionCut } from '../../workers/action-cut';
 
 /** Longer actions are cut at this many characters (the encoder reads far fewer tokens anyway). */
 export const MAX_ACTION_CHARS = 200;
@@ -29,40 +32,6 @@ export function normalizeAction(input: unknown): NormalizedAction {
   const points = Array.from(text);
   if (points.length <= MAX_ACTION_CHARS) return { text, truncated: false, removedChars: 0 };
   return { text: points.slice(0, MAX_ACTION_CHARS).join('').trimEnd(), truncated: true, removedChars: points.length - MAX_ACTION_CHARS };
-}
-
-/** An action with more word pieces than the action encoder reads: what it reads, and what it leaves out. */
-export interface ActionCut {
-  /** Word pieces the encoder reads (the bundle's `actionEncoder.maxTokens`, less its start and end markers). */
-  readPieces: number;
-  /** Word pieces the action has. */
-  pieces: number;
-  /** The words read whole, from the start. */
-  kept: string;
-  /** The words after them, left out (a word cut inside counts here: only its first pieces are read). */
-  dropped: string;
-}
-
-/**
- * Where the action encoder's budget of `budget` word pieces cuts an action: the longest run of whole
- * words from the start whose pieces fit, and the rest. `countPieces(s)` counts the word pieces of `s`
- * as the encoder's tokenizer does (no start or end markers); adding words never lowers it, so the cut
- * is found in a few counts (a binary search over the words). Null when the whole action is read.
- */
-export function cutAtWordPieces(text: string, budget: number, countPieces: (s: string) => number): ActionCut | null {
-  const pieces = countPieces(text);
-  if (pieces <= budget) return null;
-  const words = [...text.matchAll(/\S+/gu)].map((m) => ({ start: m.index, end: m.index + m[0].length }));
-  const prefix = (k: number) => (k ? text.slice(0, words[k - 1].end) : '');
-  // The largest k < words.length whose first k words fit (the whole text does not).
-  let lo = 0;
-  let hi = words.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (countPieces(prefix(mid)) <= budget) lo = mid;
-    else hi = mid - 1;
-  }
-  return { readPieces: budget, pieces, kept: prefix(lo), dropped: text.slice(words[lo].start) };
 }
 
 /** What a page says about a cut action, e.g. `Only the first 14 word pieces are read: "…over to the left" was left out.` */

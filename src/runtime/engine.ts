@@ -8,8 +8,8 @@ import * as Comlink from 'comlink';
 import { type Manifest, type Variant } from '../contract/manifest';
 import { graphFile } from '../loader/bundle';
 import { type Backend, type ConditioningApi, type EngineInfo, type RenderingApi, type Residency, type WorkerName, WORKER_GRAPHS } from '../../workers/protocol';
-import { withTimeout } from './async';
-import { WorkerTimeoutError } from './errors';
+import { withTimeout } from '../base/async';
+import { WorkerTimeoutError } from '../base/errors';
 
 /** A started worker: the calls it answers, and how to stop it. */
 export interface WorkerHandle<T> {

@@ -2,7 +2,7 @@
  * Start frames: a bundle scene (PNG) or an image the user drops in, turned
  * into the model's input (1 x 3 x H x W floats in [0, 1]).
  */
-import { ImageInputError } from './errors';
+import { ImageInputError } from '../base/errors';
 
 export const ACCEPTED_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/bmp'];
 /** Larger files are refused before decoding (a 16k x 16k PNG would stall the tab). */

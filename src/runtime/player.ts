@@ -16,7 +16,7 @@
  * the chunk on screen, after the same two phases as on a running page.
  */
 import type { Renderer } from '../render/renderer';
-import { CancelledError } from './errors';
+import { CancelledError } from '../base/errors';
 import type { FinishedChunk, Session } from './session';
 
 export class Player {
@@ -28,8 +28,6 @@ export class Player {
   onChunk: ((c: FinishedChunk) => void) | null = null;
   /** Called when the player starts holding a still frame (true) and when it stops (false). */
   onHold: ((holding: boolean) => void) | null = null;
-  /** Frames handed to the renderer so far. */
-  made = 0;
   /** Wall time of each recent phase (one chunk each), ms, newest last (at most 64). */
   readonly phaseMs: number[] = [];
   /** The newest chunk handed to the renderer: a chunk made again after `tookBack` is not shown twice. */
@@ -127,7 +125,6 @@ export class Player {
         if (chunk && session === this.session && this.running && chunk.index > this.lastPushed) {
           this.lastPushed = chunk.index;
           this.renderer.push(chunk);
-          this.made += chunk.frameCount;
           this.onChunk?.(chunk);
         }
       } catch (e) {

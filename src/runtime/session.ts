@@ -14,13 +14,33 @@
  * action: `{chunk, action, id}`), `chunk` (a chunk was finished: the FinishedChunk),
  * `reset`.
  */
-import type { ChunkConditioning, WindowState } from '../../workers/protocol';
-import { elementCount, expectedGraphIO } from '../contract/manifest';
+import type { ChunkConditioning, PhaseRequest, PhaseResult, TextEncoding, TurnRequest, TurnResult, WindowState } from '../../workers/protocol';
+import { SerialQueue } from '../base/async';
+import { CancelledError } from '../base/errors';
+import { type Manifest, elementCount, expectedGraphIO } from '../contract/manifest';
+import type { SwinDpmSchedule } from '../scheduler/schedule';
 import { type ActionCut, ActionQueue, normalizeAction } from './actions';
-import { SerialQueue } from './async';
-import { CancelledError } from './errors';
 import { tile } from './images';
-import type { World } from './world';
+
+/**
+ * What a session runs on: the bundle's manifest and schedule, and the four calls a rollout makes.
+ * `World` is one (its engine's workers answer the calls, restarted on a lost device); a unit test
+ * fakes one. A session never names a worker.
+ */
+export interface SessionHost {
+  readonly manifest: Manifest;
+  readonly schedule: SwinDpmSchedule;
+  /** Run `f` alone: phases of sessions sharing the host (a player, a plan's forks) must not interleave. */
+  exclusive<T>(f: () => Promise<T>): Promise<T>;
+  /** An action's text as the action encoder reads it (cached by text). */
+  encodeText(text: string): Promise<TextEncoding>;
+  /** One backbone turn: the state that conditions the next chunk. */
+  turn(req: TurnRequest): Promise<TurnResult>;
+  /** One Swin-DPM phase: K/2 decoder calls, then the earlier chunk decoded when it is finished. */
+  runPhase(req: PhaseRequest): Promise<PhaseResult>;
+  /** A start frame (1 x 3 x H x W in [0, 1]) to its latents. */
+  encodeImage(frame: Float32Array): Promise<Float32Array>;
+}
 
 export interface SessionStart {
   sceneId: string;
@@ -78,10 +98,27 @@ export interface SessionState {
   kvMask: Float32Array;
 }
 
+/** Which action conditioned a chunk. */
 export interface ActionLogEntry {
   chunk: number;
   action: string;
+  /** The receipt id when it was typed (`act`), null when pinned (`actAt`) or filler. */
   id: number | null;
+  /**
+   * Filler: the bundle's idle action, which nobody typed: what the world does while nobody acts
+   * (a chunk with nothing queued or pinned, or one a replayed log pins to the idle action again).
+   * A typed "wait" is someone's action, not filler.
+   */
+  idle: boolean;
+}
+
+/** An action not in a finished phase yet, with the chunk it will condition. */
+export interface UpcomingAction {
+  chunk: number;
+  text: string;
+  id: number | null;
+  /** Filler (see ActionLogEntry.idle): only the phase in flight can be. */
+  idle: boolean;
 }
 
 export interface SessionOptions {
@@ -122,12 +159,13 @@ export class Session extends EventTarget {
   private stepsInFlight = 0;
   /** The phase whose action is taken and whose decoder calls are running, if any. */
   private inFlight: number | null = null;
-  private taken: { chunk: number; text: string; id: number | null } | null = null;
+  private taken: UpcomingAction | null = null;
   readonly historyLimit: number;
   readonly snapshotLimit: number;
 
   private constructor(
-    readonly world: World,
+    /** The World it runs in (a fake one in unit tests). */
+    readonly world: SessionHost,
     readonly id: string,
     readonly sceneId: string,
     readonly seed: number,
@@ -144,7 +182,7 @@ export class Session extends EventTarget {
     this.keepSnapshot(initial);
   }
 
-  static create(world: World, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
+  static create(world: SessionHost, s: SessionStart & { startLatent: Float32Array }, opts: SessionOptions = {}): Session {
     const F = world.manifest.video.chunkFrames;
     // The backbone's first turn: no previous state, an empty KV cache.
     const turn = expectedGraphIO(world.manifest).backbone.inputs;
@@ -165,7 +203,7 @@ export class Session extends EventTarget {
     return this.state.nextPhase;
   }
 
-  /** Index of the newest finished chunk (-1 before the first). */
+  /** Index of the newest finished chunk: nextChunk - 2, so negative (-2, then -1) before the first. */
   get lastFinished(): number {
     return this.state.nextPhase - 2;
   }
@@ -205,7 +243,7 @@ export class Session extends EventTarget {
    */
   async readAction(input: string): Promise<ActionCut | null> {
     const { text } = normalizeAction(input);
-    return (await this.world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(text))).cut;
+    return (await this.world.encodeText(text)).cut;
   }
 
   /**
@@ -227,11 +265,11 @@ export class Session extends EventTarget {
     const idle = this.world.manifest.actionEncoder.idleAction;
     const first = shown - world.settleChunks + 1;
     if (first < 0 || shown > this.lastFinished) return false;
-    if (this.taken && (this.taken.text !== idle || this.taken.id !== null)) return false;
+    if (this.taken && !this.taken.idle) return false;
     const entries = this.log.filter((e) => e.chunk >= first);
     // (A log entry per chunk from `first` on; a "wait" someone typed counts once it is on screen.)
     if (entries.length !== this.state.nextPhase - first) return false;
-    return entries.every((e) => e.action === idle && (e.id === null || e.chunk <= shown));
+    return entries.every((e) => e.idle || (e.action === idle && e.chunk <= shown));
   }
 
   /**
@@ -249,11 +287,10 @@ export class Session extends EventTarget {
    */
   takeBackIdle(shown: number): boolean {
     const p = shown + 1;
-    const idle = this.world.manifest.actionEncoder.idleAction;
-    const made = this.log.filter((e) => e.chunk >= p).map((e) => ({ text: e.action, id: e.id }));
+    const made: { idle: boolean }[] = this.log.filter((e) => e.chunk >= p);
     if (this.taken) made.push(this.taken);
     const state = this.snapshots.get(p);
-    if (!made.length || !state || made.some((e) => e.id !== null || e.text !== idle)) return false;
+    if (!made.length || !state || made.some((e) => !e.idle)) return false;
     this.generation++;
     this.inFlight = null;
     this.taken = null;
@@ -298,11 +335,13 @@ export class Session extends EventTarget {
     // 1. This chunk's action: pinned, else the next queued one, else the idle action.
     const pinned = this.scripted.get(p);
     const queued = pinned === undefined ? this.queue.shift() : undefined;
-    const action = pinned ?? queued?.text ?? this.world.manifest.actionEncoder.idleAction;
+    const idleAction = this.world.manifest.actionEncoder.idleAction;
+    const action = pinned ?? queued?.text ?? idleAction;
+    const taken: UpcomingAction = { chunk: p, text: action, id: queued?.id ?? null, idle: !queued && action === idleAction };
     this.inFlight = p;
-    this.taken = { chunk: p, text: action, id: queued?.id ?? null };
+    this.taken = taken;
     try {
-      return await this.runTakenPhase(gen, p, action, queued?.id ?? null);
+      return await this.runTakenPhase(gen, taken);
     } catch (e) {
       if (queued && gen === this.generation) this.queue.unshift(queued); // not used: it stays first in line
       throw e;
@@ -313,46 +352,43 @@ export class Session extends EventTarget {
   }
 
   /** Actions not yet in a finished phase, with the chunk each will condition: the one in flight, then the queue. */
-  get upcoming(): { chunk: number; text: string; id: number | null }[] {
+  get upcoming(): UpcomingAction[] {
     const out = this.taken ? [{ ...this.taken }] : [];
     let chunk = this.inFlight ?? this.state.nextPhase - 1;
     for (const q of this.queue.peek()) {
       while (this.scripted.has(++chunk));
-      out.push({ chunk, text: q.text, id: q.id });
+      out.push({ chunk, text: q.text, id: q.id, idle: false });
     }
     return out;
   }
 
-  private async runTakenPhase(gen: number, p: number, action: string, id: number | null): Promise<FinishedChunk | null> {
+  private async runTakenPhase(gen: number, taken: UpcomingAction): Promise<FinishedChunk | null> {
+    const { chunk: p, text: action, id, idle } = taken;
     const w = this.world;
     const m = w.manifest;
     const s = this.state;
-    const enc = await w.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(action));
+    const enc = await w.encodeText(action);
     // 2. One backbone turn: [s_{p-1}, h(frames of chunk p-2)][action][queries] -> s_p.
-    const turn = await w.run('conditioning', 'turn', (e) =>
-      e.conditioning.turn({
-        prevState: s.prevState,
-        isFirst: s.turns === 0,
-        observedFrames: s.observedFrames,
-        text: enc.states,
-        textMask: enc.mask,
-        kv: s.kv,
-        kvMask: s.kvMask,
-      }),
-    );
-    // 3. The decoder calls of phase p, on the rendering worker's GPU.
+    const turn = await w.turn({
+      prevState: s.prevState,
+      isFirst: s.turns === 0,
+      observedFrames: s.observedFrames,
+      text: enc.states,
+      textMask: enc.mask,
+      kv: s.kv,
+      kvMask: s.kvMask,
+    });
+    // 3. The decoder calls of phase p (the host keeps the window resident between them).
     const later: ChunkConditioning = { chunk: p, action, text: enc.states, textMask: enc.mask, state: turn.state };
-    const res = await w.run('rendering', 'runPhase', (e) =>
-      e.rendering.runPhase({
-        windowKey: `${this.id}.${gen}:${p}`,
-        window: s.window,
-        phase: p,
-        calls: w.schedule.phase(p).map((c) => ({ sigma: c.sigma, sigmaNext: c.sigmaNext })),
-        historySigma: m.diffusion.conditioningNoise,
-        later,
-        nextWindowKey: `${this.id}.${gen}:${p + 1}`,
-      }),
-    );
+    const res = await w.runPhase({
+      windowKey: `${this.id}.${gen}:${p}`,
+      window: s.window,
+      phase: p,
+      calls: w.schedule.phase(p).map((c) => ({ sigma: c.sigma, sigmaNext: c.sigmaNext })),
+      historySigma: m.diffusion.conditioningNoise,
+      later,
+      nextWindowKey: `${this.id}.${gen}:${p + 1}`,
+    });
     if (gen !== this.generation) throw new CancelledError('the session was reset');
     // 4. Commit: the new boundary state, the action log, the finished chunk. Nothing
     //    above changed the session, so a failure leaves it at its last boundary.
@@ -361,7 +397,7 @@ export class Session extends EventTarget {
     // (listeners of the events below read both, and must not see it twice).
     this.inFlight = null;
     this.taken = null;
-    this.log.push({ chunk: p, action, id });
+    this.log.push({ chunk: p, action, id, idle });
     this.state = {
       nextPhase: p + 1,
       window: res.window,

@@ -4,17 +4,10 @@
  * must match within 1e-3 (max abs, fp32) and a rollout of several chunks,
  * scheduled by the runtime, within 2/255 per pixel.
  */
-import { GRAPH_NAMES, type GraphName } from '../contract/manifest';
+import { GRAPH_NAMES } from '../contract/manifest';
+import { type TestVectors, graphFeeds, readTestVectors } from '../contract/test-vectors';
 import type { FetchLike } from '../loader/fetch-bytes';
 import type { World } from './world';
-
-interface VectorIndex {
-  tensors: Record<string, { dtype: 'float32' | 'int64' | 'uint8'; shape: number[]; offset: number; bytes: number }>;
-  graphs: Record<GraphName, { inputs: Record<string, string>; outputs: Record<string, string> }>;
-  texts: { text: string; inputIds: string; mask: string; states: string }[];
-  rollout: { seed: number; scene: string; actions: string[]; chunks: number; frames: string };
-  tolerance: { graph: number; frame: number };
-}
 
 export interface VerifyReport {
   backend: string;
@@ -26,20 +19,14 @@ export interface VerifyReport {
   pass: boolean;
 }
 
-export async function loadTestVectors(world: World, fetchImpl: FetchLike = (u, i) => fetch(u, i)) {
+/** The bundle's test vectors (the manifest's `testVectors`: the index, checked, and vectors.bin beside it). */
+export async function loadTestVectors(world: World, fetchImpl: FetchLike = (u, i) => fetch(u, i)): Promise<TestVectors> {
   const ref = world.manifest.testVectors;
   if (!ref) throw new Error(`bundle "${world.manifest.name}" has no test vectors`);
   const indexUrl = new URL(ref.file, world.location.base);
-  const index = (await (await fetchImpl(indexUrl.href)).json()) as VectorIndex;
+  const index: unknown = await (await fetchImpl(indexUrl.href)).json();
   const blob = await (await fetchImpl(new URL('vectors.bin', indexUrl).href)).arrayBuffer();
-  const tensor = (key: string) => {
-    const t = index.tensors[key];
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.dtype === 'float32') return { data: new Float32Array(blob, t.offset, n).slice(), dims: t.shape };
-    if (t.dtype === 'int64') return { data: Float32Array.from(new BigInt64Array(blob, t.offset, n), Number), dims: t.shape };
-    return { data: Float32Array.from(new Uint8Array(blob, t.offset, n)), dims: t.shape };
-  };
-  return { index, tensor };
+  return readTestVectors(index, blob, indexUrl.href);
 }
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -53,13 +40,13 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export async function verifyBundle(world: World, fetchImpl?: FetchLike): Promise<VerifyReport> {
-  const { index, tensor } = await loadTestVectors(world, fetchImpl);
+  const vectors = await loadTestVectors(world, fetchImpl);
+  const { index, tensor } = vectors;
   const tol = index.tolerance;
   // 1. Each graph on the recorded inputs.
   const graphs: VerifyReport['graphs'] = {};
   for (const g of GRAPH_NAMES) {
-    const feeds = Object.fromEntries(Object.entries(index.graphs[g].inputs).map(([k, key]) => [k, tensor(key)]));
-    const out = await world.runGraph(g, feeds);
+    const out = await world.runGraph(g, graphFeeds(vectors, g));
     let err = 0;
     for (const [k, key] of Object.entries(index.graphs[g].outputs)) err = Math.max(err, maxAbs(out[k].data, tensor(key).data));
     graphs[g] = { maxAbsError: err, pass: err <= tol.graph };
@@ -67,7 +54,7 @@ export async function verifyBundle(world: World, fetchImpl?: FetchLike): Promise
   // 2. The action encoder on the rollout's texts.
   const texts: VerifyReport['texts'] = [];
   for (const t of index.texts) {
-    const enc = await world.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(t.text));
+    const enc = await world.encodeText(t.text);
     const expected = tensor(t.states).data;
     const expectedTokens = tensor(t.mask).data.reduce((a, b) => a + b, 0);
     const tokens = enc.mask.reduce((a, b) => a + b, 0);

@@ -8,13 +8,25 @@ import { type BundleLocation, type LoadProgress, fetchManifest, loadFiles, resol
 import { type ByteCache, idbByteCache, tolerantCache } from '../loader/cache';
 import { type FetchLike } from '../loader/fetch-bytes';
 import { SwinDpmSchedule } from '../scheduler/schedule';
-import { type Backend, type EngineInfo, type Residency, type WireTensor, WORKER_GRAPHS } from '../../workers/protocol';
-import { SerialQueue } from './async';
-import { type Capabilities, detectCapabilities, wasmThreads } from './capabilities';
+import {
+  type Backend,
+  type EngineInfo,
+  type PhaseRequest,
+  type PhaseResult,
+  type Residency,
+  type TextEncoding,
+  type TurnRequest,
+  type TurnResult,
+  type WireTensor,
+  WORKER_GRAPHS,
+} from '../../workers/protocol';
+import { SerialQueue } from '../base/async';
+import { type Capabilities, detectCapabilities, wasmThreads } from '../base/capabilities';
+import type { BackendChoice, VariantChoice } from '../base/page-options';
 import { Engine, type EngineOptions, type WorkerHost } from './engine';
-import { WorkerTimeoutError, isErrorNamed } from './errors';
+import { WorkerTimeoutError, isErrorNamed } from '../base/errors';
 import { prepareImage, rgbaToPlanar } from './images';
-import { Session, type SessionOptions, type SessionStart } from './session';
+import { Session, type SessionHost, type SessionOptions, type SessionStart } from './session';
 
 export interface WorldOptions {
   /** Bundle folder (or its manifest.json), resolved against the page. */
@@ -24,9 +36,9 @@ export interface WorldOptions {
    * adapter is a software fallback (SwiftShader and the like: far slower than WASM).
    * 'webgpu' or 'wasm' force one.
    */
-  backend?: 'auto' | Backend;
+  backend?: BackendChoice;
   /** 'auto' (default): fp16 where the adapter has shader-f16 and the bundle has it, else fp32. */
-  variant?: 'auto' | Variant;
+  variant?: VariantChoice;
   /** Other origins the bundle may come from ('*' for any). Same-origin only by default. */
   allowedOrigins?: readonly string[];
   /** Where model bytes are cached; false for none. IndexedDB by default. */
@@ -180,30 +192,39 @@ async function startEngine(opts: EngineOptions, onFallback: (e: Error) => void):
   }
 }
 
-export class World {
+/** What a World is made of once its bundle is loaded: one record, kept whole to start the engine again. */
+interface LoadedWorld {
+  location: BundleLocation;
+  capabilities: Capabilities;
+  /** How the engine was started (manifest, bytes, backend, workers, threads): a restart reuses them. */
+  engineOptions: EngineOptions;
+  engine: Engine;
+  decodeImage: ImageDecoder;
+  notices: string[];
+}
+
+export class World implements SessionHost {
+  readonly manifest: Manifest;
+  readonly location: BundleLocation;
+  readonly capabilities: Capabilities;
   readonly schedule: SwinDpmSchedule;
+  private readonly engineOptions: EngineOptions;
+  private readonly decodeImage: ImageDecoder;
   private engineRef: Engine;
   private restarting: Promise<Engine> | null = null;
   private disposed = false;
   /** Things the user should know (fallbacks, no cache). */
   readonly notices: string[] = [];
 
-  private constructor(
-    readonly manifest: Manifest,
-    readonly location: BundleLocation,
-    private readonly files: Map<string, Uint8Array>,
-    engine: Engine,
-    readonly capabilities: Capabilities,
-    private readonly timeoutMs: number,
-    notices: string[],
-    private readonly residency: Residency | undefined,
-    private readonly workers: WorkerHost | undefined,
-    private readonly decodeImage: ImageDecoder,
-    private readonly threads: number | undefined,
-  ) {
-    this.engineRef = engine;
-    this.schedule = new SwinDpmSchedule(manifest.diffusion.denoiseSteps, manifest.diffusion.stateLag);
-    this.notices.push(...notices);
+  private constructor(w: LoadedWorld) {
+    this.manifest = w.engineOptions.manifest;
+    this.location = w.location;
+    this.capabilities = w.capabilities;
+    this.engineOptions = w.engineOptions;
+    this.decodeImage = w.decodeImage;
+    this.engineRef = w.engine;
+    this.schedule = new SwinDpmSchedule(this.manifest.diffusion.denoiseSteps, this.manifest.diffusion.stateLag);
+    this.notices.push(...w.notices);
   }
 
   /**
@@ -259,7 +280,7 @@ export class World {
       : await startEngine(engineOpts, (e) => notices.push(webgpuFailed(e)));
     const single = singleThreadNotice(engine.info, caps, opts.threads);
     if (single) notices.push(single);
-    const world = new World(manifest, loc, files, engine, caps, timeoutMs, notices, opts.residency, opts.workers, opts.decodeImage ?? browserDecoder, opts.threads);
+    const world = new World({ location: loc, capabilities: caps, engineOptions: engineOpts, engine, decodeImage: opts.decodeImage ?? browserDecoder, notices });
     // 5.
     if (opts.warmUp !== false) {
       report({ stage: 'warmup', loaded: 1, total: 1, fromCache: 0, detail: 'compiling shaders and warming up' });
@@ -288,7 +309,7 @@ export class World {
     const scene = this.manifest.scenes.find((s) => s.id === id);
     if (!scene) throw new RangeError(`no scene "${id}" in this bundle; it has ${this.manifest.scenes.map((s) => s.id).join(', ')}`);
     const { width: W, height: H } = this.manifest.video;
-    const rgba = await this.decodeImage(this.files.get(scene.file)!, W, H);
+    const rgba = await this.decodeImage(this.engineOptions.files.get(scene.file)!, W, H);
     return { planar: rgbaToPlanar(rgba, W, H), rgba };
   }
 
@@ -296,7 +317,7 @@ export class World {
   async newSession(start: Partial<SessionStart> = {}, opts: SessionOptions = {}): Promise<Session> {
     const sceneId = start.sceneId ?? this.manifest.scenes[0].id;
     const image = start.image ?? (await this.sceneImage(sceneId));
-    const latent = await this.exclusive(() => this.run('rendering', 'encodeImage', (e) => e.rendering.encodeImage(image.planar)));
+    const latent = await this.exclusive(() => this.encodeImage(image.planar));
     return Session.create(
       this,
       { sceneId: start.image ? (start.sceneId ?? 'image') : sceneId, seed: start.seed ?? 0, image, startLatent: latent },
@@ -315,12 +336,32 @@ export class World {
     return this.phases.run(f);
   }
 
+  /** An action's text as the action encoder reads it (the conditioning worker caches it by text). */
+  encodeText(text: string): Promise<TextEncoding> {
+    return this.run('conditioning', 'encodeText', (e) => e.conditioning.encodeText(text));
+  }
+
+  /** One backbone turn (SessionHost). */
+  turn(req: TurnRequest): Promise<TurnResult> {
+    return this.run('conditioning', 'turn', (e) => e.conditioning.turn(req));
+  }
+
+  /** One Swin-DPM phase on the rendering worker, which keeps the window resident (SessionHost). */
+  runPhase(req: PhaseRequest): Promise<PhaseResult> {
+    return this.run('rendering', 'runPhase', (e) => e.rendering.runPhase(req));
+  }
+
+  /** A start frame (1 x 3 x H x W in [0, 1]) to its latents. */
+  encodeImage(frame: Float32Array): Promise<Float32Array> {
+    return this.run('rendering', 'encodeImage', (e) => e.rendering.encodeImage(frame));
+  }
+
   /**
    * Run a worker call; on a lost device or a hung worker, restart the engine
    * (WebGPU again if it comes back, else WASM) and retry once. Sessions keep
    * their state on the CPU at chunk boundaries, so nothing finished is lost.
    */
-  async run<T>(worker: 'conditioning' | 'rendering', method: string, f: (e: Engine) => Promise<T>): Promise<T> {
+  private async run<T>(worker: 'conditioning' | 'rendering', method: string, f: (e: Engine) => Promise<T>): Promise<T> {
     const engine = this.restarting ? await this.restarting : this.engineRef;
     try {
       return await engine.call(worker, method, f(engine));
@@ -339,7 +380,7 @@ export class World {
       this.notices.push(cause.message);
       const { backend, variant } = broken.info;
       const engine = await startEngine(
-        { manifest: this.manifest, files: this.files, backend, variant, timeoutMs: this.timeoutMs, residency: this.residency, workers: this.workers, threads: this.threads },
+        { ...this.engineOptions, backend, variant },
         (e) => this.notices.push(`WebGPU could not restart (${e.message}); continuing on the CPU (WASM)`),
       );
       this.engineRef = engine;

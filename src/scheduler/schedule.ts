@@ -21,7 +21,7 @@ export interface DenoiseCall {
   step: number;
   earlierChunk: number | null;
   laterChunk: number;
-  /** Newest finished chunk (-1: the start scene). */
+  /** Newest finished chunk, phase - 2 (negative in phases 0 and 1: the start scene is the history). */
   historyChunk: number;
   /** [earlier, later] before the call. */
   sigma: [number, number];

@@ -22,12 +22,12 @@
  * shared-worlds.ts); the World loads when its first element becomes visible
  * and is disposed when its last element leaves the page.
  */
-import type { Backend, EngineInfo } from '../../workers/protocol';
+import type { EngineInfo } from '../../workers/protocol';
 import type { LoadProgress } from '../loader/bundle';
 import type { WorldGuide } from '../contract/manifest';
 import { cutNotice } from '../runtime/actions';
-import { MAX_WASM_THREADS, parseThreads } from '../runtime/capabilities';
-import { ActionError, CancelledError, WorldCanvasError } from '../runtime/errors';
+import { type BackendChoice, backendOption, seedOption, threadsOption } from '../base/page-options';
+import { ActionError, CancelledError, WorldCanvasError } from '../base/errors';
 import type { Player } from '../runtime/player';
 import type { ActionReceipt, Session } from '../runtime/session';
 import type { World } from '../runtime/world';
@@ -54,8 +54,6 @@ export interface WorldCanvasSnapshot {
   /** Scene, seed and actions: enough to replay the rollout (`Session.actAt`). */
   record: Session['replayRecord'];
 }
-
-const BACKENDS = ['auto', 'webgpu', 'wasm'] as const;
 
 /** What the status line says: news, a warning (the part `warning`) or an error (the part `error`). */
 type StatusKind = 'news' | 'warning' | 'error';
@@ -192,8 +190,8 @@ export class WorldCanvasElement extends HTMLElementBase {
 
   /** Seed of the rollout's noise: the same seed and actions replay the same frames. */
   get seed(): number {
-    const n = Number(this.getAttribute('seed') ?? 0);
-    return Number.isFinite(n) ? Math.trunc(n) >>> 0 : 0;
+    const raw = this.getAttribute('seed');
+    return (raw === null ? null : seedOption.parse(raw)) ?? 0;
   }
   set seed(v: number) {
     this.setAttribute('seed', String(v));
@@ -219,11 +217,11 @@ export class WorldCanvasElement extends HTMLElementBase {
    * 'auto' (WebGPU on a GPU; WASM without one, or when the only adapter is a
    * software fallback such as SwiftShader), 'webgpu' or 'wasm' to force one.
    */
-  get backend(): 'auto' | Backend {
-    const v = this.getAttribute('backend') ?? 'auto';
-    return (BACKENDS as readonly string[]).includes(v) ? (v as 'auto' | Backend) : 'auto';
+  get backend(): BackendChoice {
+    const raw = this.getAttribute('backend');
+    return (raw === null ? null : backendOption.parse(raw)) ?? 'auto';
   }
-  set backend(v: 'auto' | Backend) {
+  set backend(v: BackendChoice) {
     this.setAttribute('backend', v);
   }
 
@@ -232,7 +230,8 @@ export class WorldCanvasElement extends HTMLElementBase {
    * cores up to 4, where the page is cross-origin isolated; one elsewhere).
    */
   get threads(): number | null {
-    return parseThreads(this.getAttribute('threads'));
+    const raw = this.getAttribute('threads');
+    return raw === null ? null : threadsOption.parse(raw);
   }
   set threads(v: number | null) {
     this.setOrRemove('threads', v === null ? null : String(v));
@@ -396,11 +395,11 @@ export class WorldCanvasElement extends HTMLElementBase {
       case 'backend':
       case 'threads':
       case 'allowed-origins':
-        if (name === 'backend' && value !== null && !(BACKENDS as readonly string[]).includes(value)) {
-          this.fail('attribute', new WorldCanvasError(`backend="${value}" is not one of ${BACKENDS.join(', ')}; using auto.`));
+        if (name === 'backend' && value !== null && backendOption.parse(value) === null) {
+          this.fail('attribute', new WorldCanvasError(`backend="${value}" is not ${backendOption.accepts}; using auto.`));
         }
-        if (name === 'threads' && value !== null && this.threads === null) {
-          this.fail('attribute', new WorldCanvasError(`threads="${value}" is not a whole number from 1 to ${MAX_WASM_THREADS}; using the default.`));
+        if (name === 'threads' && value !== null && threadsOption.parse(value) === null) {
+          this.fail('attribute', new WorldCanvasError(`threads="${value}" is not ${threadsOption.accepts}; using the default.`));
         }
         this.schedule('reload');
         break;
@@ -408,8 +407,8 @@ export class WorldCanvasElement extends HTMLElementBase {
         this.schedule('session');
         break;
       case 'seed':
-        if (value !== null && !Number.isFinite(Number(value))) {
-          this.fail('attribute', new WorldCanvasError(`seed="${value}" is not a number; using 0.`));
+        if (value !== null && seedOption.parse(value) === null) {
+          this.fail('attribute', new WorldCanvasError(`seed="${value}" is not ${seedOption.accepts}; using 0.`));
         }
         this.schedule('session');
         break;

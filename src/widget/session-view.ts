@@ -3,7 +3,7 @@
  * on screen, and when each action queued through the view first reaches the
  * screen. `<world-canvas>` is built on it, and so is each branch of the demo.
  */
-import { Renderer, type ShownFrame } from '../render/renderer';
+import { type FrameCanvas, Renderer, type ShownFrame } from '../render/renderer';
 import { type ActionCut, normalizeAction } from '../runtime/actions';
 import { Player } from '../runtime/player';
 import { type ActionLogEntry, type ActionReceipt, type Session, lastFrame } from '../runtime/session';
@@ -38,7 +38,7 @@ export class SessionView {
   /** Actions queued through `act()` and not on screen yet, by receipt id. */
   private readonly unshown = new Map<number, Unshown>();
 
-  constructor(canvas: HTMLCanvasElement, session: Session) {
+  constructor(canvas: FrameCanvas, session: Session) {
     const { width, height, fps } = session.world.manifest.video;
     this.renderer = new Renderer(canvas, width, height, fps);
     this.player = new Player(session, this.renderer);

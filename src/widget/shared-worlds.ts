@@ -4,14 +4,14 @@
  * that asks for it. Elements take a lease; the World is disposed when the
  * last lease is released.
  */
-import type { Backend } from '../../workers/protocol';
+import type { BackendChoice } from '../base/page-options';
 import { type LoadProgress, resolveBundle } from '../loader/bundle';
 import { World } from '../runtime/world';
 
 export interface WorldRequest {
   /** Bundle folder (or its manifest.json), resolved against the page. */
   bundle: string;
-  backend: 'auto' | Backend;
+  backend: BackendChoice;
   allowedOrigins: readonly string[];
   /** ONNX Runtime's WASM threads per worker (default: World.load's pick). */
   threads?: number;

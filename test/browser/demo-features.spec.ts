@@ -174,7 +174,7 @@ test('forks play side by side; the timeline scrubs back through a branch', async
   await expect(page.locator('.branch').first().locator('.chunk-label')).toContainText('chunk 0:');
   await expect(page.locator('.branch').first()).toHaveAttribute('data-active', '');
   await expect(page.locator('#play')).toHaveText('Resume');
-  const mainShown = () => page.evaluate(() => (window as any).worldCanvasDemo.demo.branches[0].renderer.shown);
+  const mainShown = () => page.evaluate(() => (window as any).worldCanvasStats.framesShown); // the active branch's: the main one
   const paused = await mainShown();
   await page.waitForTimeout(1_000);
   expect(await mainShown()).toBe(paused);

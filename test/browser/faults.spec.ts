@@ -47,7 +47,9 @@ test('a GPU device lost mid-rollout: the session resumes from its last finished 
   expect(['webgpu', 'wasm']).toContain(r.backend);
   expect(r.indices).toEqual([0, 1, 2, 3, 4]); // no chunk lost or repeated
   expect(r.after.slice(0, 2)).toEqual(r.before); // history intact
-  if (r.backend === 'webgpu') expect(r.after).toEqual(r.expected); // resumed exactly where it stopped
+  // Resumed exactly where it stopped: comparable byte for byte only when WebGPU came back.
+  test.skip(r.backend !== 'webgpu', `the engine restarted on ${r.backend}: its frames match WebGPU's within the parity tolerance, not byte for byte`);
+  expect(r.after).toEqual(r.expected);
 });
 
 test('a worker that dies is restarted; a call that never returns times out instead of hanging', async ({ page }) => {

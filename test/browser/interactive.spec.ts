@@ -138,7 +138,8 @@ test('the demo, idle for 30 s with no options, holds still with no worker call, 
   expect(await page.evaluate(() => (window as any).unpendedEarly)).toEqual([]);
   expect(s2.errors).toEqual([]);
   expect(errors).toEqual([]);
-  if (backend === 'wasm') expect(notice).toContain('running on the CPU (WASM)'); // and why
+  // The notice says why the page runs on the CPU, and says it only then.
+  expect(notice?.includes('running on the CPU (WASM)'), `backend ${backend}, notice "${notice}"`).toBe(backend === 'wasm');
 });
 
 test('the element, idle for 30 s with no options, holds still with no worker call, then shows an action after the chunk on screen and three phases', async ({ page }) => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { ActionQueue, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, cutAtWordPieces, cutNotice, normalizeAction } from '../../src/runtime/actions';
-import { ActionError } from '../../src/runtime/errors';
+import { ActionQueue, MAX_ACTION_CHARS, MAX_QUEUED_ACTIONS, cutNotice, normalizeAction } from '../../src/runtime/actions';
+import { cutAtWordPieces } from '../../workers/action-cut';
+import { ActionError } from '../../src/base/errors';
 
 describe('normalizeAction', () => {
   it.each(['', '   ', '\n\t  \u00a0'])('refuses empty input %j', (s) => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { validateManifest } from '../../src/contract/manifest';
-import { type Capabilities, parseThreads, softwareAdapterReason, wasmThreads } from '../../src/runtime/capabilities';
+import { type Capabilities, softwareAdapterReason, wasmThreads } from '../../src/base/capabilities';
 import { pickBackend, singleThreadNotice } from '../../src/runtime/world';
 
 const m = validateManifest(JSON.parse(readFileSync(new URL('../vectors/manifest-valid.json', import.meta.url), 'utf8')));
@@ -103,14 +103,6 @@ describe('wasmThreads', () => {
     expect(wasmThreads(true, 16, 1)).toBe(1);
     expect(wasmThreads(true, 2, 6)).toBe(6);
     expect(wasmThreads(true, 2, 0)).toBe(1);
-  });
-});
-
-describe('parseThreads', () => {
-  it('takes a whole number from 1 to 16 and nothing else', () => {
-    expect(parseThreads('1')).toBe(1);
-    expect(parseThreads('16')).toBe(16);
-    for (const bad of [null, '', '0', '17', '2.5', 'two', '-1']) expect(parseThreads(bad)).toBeNull();
   });
 });
 

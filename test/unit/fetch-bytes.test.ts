@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
 import { type FetchLike, fetchVerified } from '../../src/loader/fetch-bytes';
-import { BundleFetchError, ChecksumError } from '../../src/runtime/errors';
+import { BundleFetchError, ChecksumError } from '../../src/base/errors';
 
 const bytes = new Uint8Array(Array.from({ length: 10_000 }, (_, i) => (i * 7) & 255));
 const sha = createHash('sha256').update(bytes).digest('hex');

@@ -120,10 +120,10 @@ describe('a still world, idle', () => {
     ['says it is not still', { stillWhenIdle: false, settleChunks: 2 }],
     ['has no world block', undefined],
   ])('a world that %s keeps generating, paced by the display', async (_, world) => {
-    const { view, phases, holds } = start(world);
+    const { view, phases, holds, shown } = start(world);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(holds).toEqual([]);
-    const shownChunks = view.renderer.shown / F;
+    const shownChunks = shown.length / F;
     expect(shownChunks).toBeGreaterThanOrEqual((60_000 - 2 * PHASE_MS) / chunkMs - 2);
     expect(phases.length).toBeGreaterThanOrEqual(shownChunks);
     expect(phases.length).toBeLessThanOrEqual(shownChunks + 3);
@@ -178,7 +178,7 @@ describe('a still world: pause, reset, forks and pinned actions as before', () =
     const r = other.act(ACTION);
     await advanceUntil(() => shown.some((f) => f.action === ACTION), 5_000);
     expect(shown.find((f) => f.action === ACTION)!.chunk).toBe(r.chunk);
-    expect(branch.log.filter((e) => e.action !== IDLE)).toEqual([{ chunk: r.chunk, action: ACTION, id: r.id }]);
+    expect(branch.log.filter((e) => e.action !== IDLE)).toEqual([{ chunk: r.chunk, action: ACTION, id: r.id, idle: false }]);
     // the parent still holds: no phase of its own, no action in its log
     expect(view.player.holding).toBe(true);
     expect(phasesOf(phases, session.id).length).toBe(parentPhases);
@@ -193,7 +193,7 @@ describe('a still world: pause, reset, forks and pinned actions as before', () =
     session.actAt(6, ACTION);
     await advanceUntil(() => view.player.holding, 20_000);
     expect(shown.find((f) => f.action === ACTION)).toMatchObject({ chunk: 6, frame: 0 });
-    expect(session.log.filter((e) => e.action !== IDLE)).toEqual([{ chunk: 6, action: ACTION, id: null }]);
+    expect(session.log.filter((e) => e.action !== IDLE)).toEqual([{ chunk: 6, action: ACTION, id: null, idle: false }]);
     expect(view.lastShown).toBeGreaterThanOrEqual(6 + STILL.settleChunks);
     view.player.pause();
   });

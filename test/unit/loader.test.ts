@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type Variant, validateManifest } from '../../src/contract/manifest';
 import { graphFile, loadFiles, pickVariant, resolveBundle, sessionFiles } from '../../src/loader/bundle';
 import { type ByteCache, memoryByteCache, tolerantCache } from '../../src/loader/cache';
-import { CrossOriginBundleError } from '../../src/runtime/errors';
+import { CrossOriginBundleError } from '../../src/base/errors';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -1,13 +1,18 @@
 /**
  * One schema per language, and this test proves they are the same schema:
  * zod's JSON Schema (src/contract/manifest.ts) against pydantic's
- * (model/manifest.py), after removing what only differs in spelling.
+ * (model/manifest.py), after removing what only differs in spelling; and
+ * that both derive the same graph shapes from a manifest's sizes
+ * (`expectedGraphIO`, `expected_graph_io`), which each checks a bundle against.
+ * The same for the test-vector index (src/contract/test-vectors.ts against
+ * model/contract.py's TypedDicts).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import { manifestJsonSchema } from '../../src/contract/manifest';
+import { expectedGraphIO, manifestJsonSchema, parseManifest } from '../../src/contract/manifest';
+import { testVectorIndexJsonSchema } from '../../src/contract/test-vectors';
 
 const root = new URL('../../', import.meta.url).pathname;
 const python = existsSync(`${root}.venv/bin/python`) ? `${root}.venv/bin/python` : 'python3';
@@ -43,12 +48,37 @@ function normalize(schema: Json, defs: Record<string, Json>): Json {
   return out;
 }
 
+/** The two JSON Schemas, normalized: zod's from `ts`, pydantic's printed by `python -m model.manifest <flag>`. */
+function bothSchemas(ts: unknown, flag: string): [Json, Json] {
+  const py = JSON.parse(execFileSync(python, ['-m', 'model.manifest', flag], { cwd: root, encoding: 'utf8' }));
+  const t = ts as Json & { $defs?: Record<string, Json> };
+  return [normalize(t, t.$defs ?? {}), normalize(py, py.$defs ?? {})];
+}
+
 describe('manifest schema agreement', () => {
   it('zod and pydantic describe the same manifest', () => {
-    const py = JSON.parse(execFileSync(python, ['-m', 'model.manifest', '--json-schema'], { cwd: root, encoding: 'utf8' }));
-    const ts = manifestJsonSchema() as Json & { $defs?: Record<string, Json> };
-    const a = normalize(ts, (ts as { $defs?: Record<string, Json> }).$defs ?? {});
-    const b = normalize(py, py.$defs ?? {});
+    const [a, b] = bothSchemas(manifestJsonSchema(), '--json-schema');
     expect(a).toEqual(b);
   });
+
+  it('zod and pydantic describe the same test-vector index', () => {
+    const [a, b] = bothSchemas(testVectorIndexJsonSchema(), '--test-vectors-json-schema');
+    expect(a).toEqual(b);
+  });
+
+  for (const path of ['public/models/tabletop/manifest.json', 'test/vectors/manifest-valid.json']) {
+    it(`both accept ${path} and derive the same graph shapes from it, in the same order`, () => {
+      const ts = expectedGraphIO(parseManifest(readFileSync(`${root}${path}`, 'utf8'), path));
+      const script = [
+        'import json, sys',
+        'from model.manifest import expected_graph_io, load_manifest',
+        'print(json.dumps(expected_graph_io(load_manifest(sys.argv[1]).model_dump(by_alias=True))))',
+      ].join('\n');
+      const py = JSON.parse(execFileSync(python, ['-c', script, path], { cwd: root, encoding: 'utf8' }));
+      expect(py).toEqual(ts);
+      const order = (io: Record<string, { inputs: object; outputs: object }>) =>
+        Object.entries(io).map(([g, x]) => [g, Object.keys(x.inputs), Object.keys(x.outputs)]);
+      expect(order(py)).toEqual(order(ts));
+    });
+  }
 });

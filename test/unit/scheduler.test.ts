@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { SwinDpmSchedule } from '../../src/scheduler/schedule';
-import { STREAM_CHUNK, gaussianNoise, noiseKey, normalizeSeed } from '../../src/scheduler/noise';
+import { STREAM_CHUNK, gaussianNoise, noiseKey } from '../../src/contract/noise';
 
 // Written by `python -m model.swin_dpm`; model/tests/test_swin_dpm.py keeps it current.
 const golden = JSON.parse(readFileSync(new URL('../vectors/swin-dpm.json', import.meta.url), 'utf8'));
@@ -49,12 +49,5 @@ describe('seeded noise is the same draw as in Python', () => {
     const std = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / x.length);
     expect(Math.abs(mean)).toBeLessThan(0.01);
     expect(Math.abs(std - 1)).toBeLessThan(0.01);
-  });
-
-  it('normalises seeds to 32 bits and refuses non-numbers', () => {
-    expect(normalizeSeed(-1)).toBe(4294967295);
-    expect(normalizeSeed(2 ** 32 + 5)).toBe(5);
-    expect(normalizeSeed(7.9)).toBe(7);
-    expect(() => normalizeSeed(Number.NaN)).toThrow(RangeError);
   });
 });

@@ -44,7 +44,7 @@ describe('an action after idling', () => {
     // the screen shows every chunk once, in order, four frames each
     const starts = shown.filter((f) => f.frame === 0).map((f) => f.chunk);
     expect(starts).toEqual(starts.map((_, i) => i));
-    expect(session.log.filter((e) => e.action !== IDLE)).toEqual([{ chunk: onScreen + 1, action: 'push the red block left', id: r.id }]);
+    expect(session.log.filter((e) => e.action !== IDLE)).toEqual([{ chunk: onScreen + 1, action: 'push the red block left', id: r.id, idle: false }]);
     expect(session.history.map((c) => c.index)).toEqual(session.history.map((_, i) => i));
     view.player.pause();
   });

@@ -4,24 +4,31 @@
  */
 import { afterEach, beforeEach, vi } from 'vitest';
 
+import type { FrameCanvas } from '../../src/render/renderer';
+
+/** Node has no ImageData: the fields the renderer gives it. */
+class NodeImageData {
+  constructor(
+    readonly data: Uint8ClampedArray,
+    readonly width: number,
+    readonly height: number,
+  ) {}
+}
+
 export function useVirtualDisplayTime(): void {
   beforeEach(() => {
     // Node has no animation frames: a 60 Hz one on the (faked) timers.
-    const g = globalThis as unknown as Record<string, unknown>;
-    g.requestAnimationFrame = (cb: (t: number) => void) => setTimeout(() => cb(performance.now()), 1000 / 60);
-    g.cancelAnimationFrame = (id: ReturnType<typeof setTimeout>) => clearTimeout(id);
+    vi.stubGlobal('requestAnimationFrame', (cb: (t: number) => void) => setTimeout(() => cb(performance.now()), 1000 / 60));
+    vi.stubGlobal('cancelAnimationFrame', (id: ReturnType<typeof setTimeout>) => clearTimeout(id));
+    if (typeof ImageData === 'undefined') vi.stubGlobal('ImageData', NodeImageData);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    (globalThis as { ImageData?: unknown }).ImageData ??= class {
-      constructor(
-        readonly data: Uint8ClampedArray,
-        readonly width: number,
-        readonly height: number,
-      ) {}
-    };
   });
-  afterEach(() => vi.useRealTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
 }
 
-export function fakeCanvas(): HTMLCanvasElement {
-  return { width: 0, height: 0, getContext: () => ({ putImageData() {} }) } as unknown as HTMLCanvasElement;
+export function fakeCanvas(): FrameCanvas {
+  return { width: 0, height: 0, getContext: () => ({ putImageData() {} }) };
 }

@@ -16,7 +16,7 @@ import { asWorker } from '../../../workers/graph-worker';
 import { ORT_WASM_HREF, provideOrtWasm } from '../../../workers/ort-backend';
 import { Rendering } from '../../../workers/rendering';
 import type { FetchLike } from '../../loader/fetch-bytes';
-import { SerialQueue } from '../../runtime/async';
+import { SerialQueue } from '../../base/async';
 import type { WorkerHandle, WorkerHost } from '../../runtime/engine';
 import type { ImageDecoder } from '../../runtime/world';
 

@@ -2,7 +2,7 @@
  * The GPU benchmark without a browser: the engine (World, Session, the two
  * workers' objects) in Node on Dawn's WebGPU and ONNX Runtime Web's WebGPU
  * execution provider, then the same graphs natively on PyTorch
- * (model/native_bench.py), in one report.
+ * (model/bench_pytorch.py), in one report.
  *
  *   node gpu-bench.mjs [--bundle public/models/tabletop] [--out bench] [--chunks 8]
  *        [--variants fp32,fp16] [--weights model/weights/NAME.pt | random:CONFIG:SEED]
@@ -19,8 +19,9 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import type { Variant } from '../../contract/manifest';
-import { detectCapabilities } from '../../runtime/capabilities';
+import { GRAPH_NAMES, type Variant, parseManifest } from '../../contract/manifest';
+import { validateTestVectorIndex } from '../../contract/test-vectors';
+import { detectCapabilities } from '../../base/capabilities';
 import { World } from '../../runtime/world';
 import { type BenchConfig, type BenchHost, BENCH_SESSION, matmulPeak, runBench } from '../bench';
 import { fileFetch, inProcessWorkers, installDawn, loadOrtWasm, pngDecoder } from './host';
@@ -38,8 +39,10 @@ const outDir = resolve(repo, arg('out', 'bench'));
 const chunks = Number(arg('chunks', '8'));
 const python = arg('python', process.env.PYTHON || 'python3');
 
-const manifest = JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8'));
-const index = JSON.parse(readFileSync(join(bundleDir, 'testvectors/index.json'), 'utf8'));
+const manifest = parseManifest(readFileSync(join(bundleDir, 'manifest.json'), 'utf8'), join(bundleDir, 'manifest.json'));
+if (!manifest.testVectors) fail(`${bundleDir} has no test vectors: the benchmark checks parity and weighs its figures against them`);
+const indexPath = join(bundleDir, manifest.testVectors.file);
+const { cost } = validateTestVectorIndex(JSON.parse(readFileSync(indexPath, 'utf8')), indexPath);
 const weights = arg('weights', `model/weights/${manifest.name}.pt`);
 const bundleUrl = pathToFileURL(bundleDir + '/').href;
 
@@ -65,7 +68,7 @@ const software = caps.softwareAdapter;
 console.log(`adapter: ${caps.adapter}${software ? ` (SOFTWARE: ${software})` : ''}${caps.shaderF16 ? ', shader-f16' : ''}`);
 
 // 2. The runs: fp32 resident (with the self-test) and naive readback; fp16 where the adapter has shader-f16.
-const hasVariant = (v: Variant) => Object.values(manifest.graphs).every((g) => (g as { variants: Record<string, unknown> }).variants[v]);
+const hasVariant = (v: Variant) => Object.values(manifest.graphs).every((g) => g.variants[v]);
 const wanted = arg('variants', 'fp32,fp16').split(',') as Variant[];
 const configs: (BenchConfig & { label: string })[] = [];
 for (const variant of wanted) {
@@ -91,12 +94,12 @@ const scratch = mkdtempSync(join(os.tmpdir(), 'gpu-bench-'));
 const planPath = join(scratch, 'plan.json');
 const nativePath = join(scratch, 'native.json');
 writeFileSync(planPath, JSON.stringify(plan));
-console.log(`native (${python} -m model.native_bench, weights ${weights}) ...`);
-const py = spawnSync(python, ['-m', 'model.native_bench', '--plan', planPath, '--out', nativePath, '--weights', weights, '--device', arg('device', 'auto')], {
+console.log(`native (${python} -m model.bench_pytorch, weights ${weights}) ...`);
+const py = spawnSync(python, ['-m', 'model.bench_pytorch', '--plan', planPath, '--out', nativePath, '--weights', weights, '--device', arg('device', 'auto')], {
   cwd: repo,
   stdio: 'inherit',
 });
-const native = py.status === 0 ? JSON.parse(readFileSync(nativePath, 'utf8')) : { error: `${python} -m model.native_bench exited with ${py.status ?? py.error}` };
+const native = py.status === 0 ? JSON.parse(readFileSync(nativePath, 'utf8')) : { error: `${python} -m model.bench_pytorch exited with ${py.status ?? py.error}` };
 rmSync(scratch, { recursive: true });
 
 // 4. The report.
@@ -118,7 +121,7 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-/** Start scene and action encodings for model/native_bench.py, from one more load of the bundle (on WASM: no shaders to compile). */
+/** Start scene and action encodings for model/bench_pytorch.py, from one more load of the bundle (on WASM: no shaders to compile). */
 async function nativePlan() {
   const world = await World.load({ ...host.world, bundle: bundleUrl, backend: 'wasm', variant: 'fp32' });
   try {
@@ -126,7 +129,7 @@ async function nativePlan() {
     const idle = world.manifest.actionEncoder.idleAction;
     const texts: Record<string, { states: string; mask: string }> = {};
     for (const t of new Set([idle, ...BENCH_SESSION.actions])) {
-      const e = await world.run('conditioning', 'encodeText', (x) => x.conditioning.encodeText(t));
+      const e = await world.encodeText(t);
       texts[t] = { states: base64(e.states), mask: base64(e.mask) };
     }
     const { width, height } = world.manifest.video;
@@ -144,7 +147,7 @@ function buildReport() {
   const resident = results.find((r) => r.label === 'webgpu fp32');
   const naive = results.find((r) => r.label === 'webgpu fp32 (naive readback)');
   const verify = resident?.verify;
-  const graphs = Object.keys(index.cost).filter((k) => k !== 'perFrame');
+  const graphs = GRAPH_NAMES;
   const best = results.filter((r) => r.config.residency === 'gpu').sort((a, b) => b.steadyFps - a.steadyFps)[0];
   return {
     command: `gpu-bench ${argv.join(' ')}`.trim(),
@@ -152,9 +155,9 @@ function buildReport() {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, node: process.version },
     adapter: { name: caps.adapter, software, shaderF16: caps.shaderF16 },
     bundle: { name: manifest.name, path: bundleDir, video: manifest.video, denoiseSteps: manifest.diffusion.denoiseSteps },
-    model: { flopsPerFrame: index.cost.perFrame.flops, perGraph: index.cost },
+    model: { flopsPerFrame: cost.perFrame.flops, perGraph: cost.perGraph, perFrame: cost.perFrame },
     matmulPeakGflops: { webgpu: matmulGflops },
-    results: results.map(({ verify: _, ...r }) => ({ ...r, floorFps: (matmulGflops * 1e9) / index.cost.perFrame.flops })),
+    results: results.map(({ verify: _, ...r }) => ({ ...r, floorFps: (matmulGflops * 1e9) / cost.perFrame.flops })),
     parity: verify && {
       pass: verify.pass,
       tolerance: verify.tolerance,
@@ -176,7 +179,7 @@ function buildReport() {
 
 function markdown(r: ReturnType<typeof buildReport>): string {
   const f = (x: unknown, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
-  const graphs = Object.keys(r.model.perGraph).filter((k) => k !== 'perFrame');
+  const graphs = Object.keys(r.model.perGraph);
   const n = r.native;
   // Every WebGPU figure carries the label when the adapter is a software one.
   const sw = r.adapter.software ? ' [software]' : '';

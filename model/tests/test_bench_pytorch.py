@@ -8,13 +8,13 @@ import numpy as np
 from PIL import Image
 
 from model.manifest import IDLE_ACTION, load_manifest
-from model.native_bench import main
+from model.bench_pytorch import main
 from model.text_encoder import ActionEncoder
 
 
 def test_imports_nothing_a_driver_only_machine_lacks():
     blocked = ("pydantic", "tokenizers", "onnxruntime", "PIL", "transformers")
-    code = f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\nimport model.native_bench"
+    code = f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\nimport model.bench_pytorch"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -31,7 +31,7 @@ def write_plan(bundle, path, actions=("slide the blue one up",)):
     }))
 
 
-def test_native_bench_on_the_tiny_bundle(tiny_bundle, tmp_path):
+def test_bench_pytorch_on_the_tiny_bundle(tiny_bundle, tmp_path):
     bundle, _ = tiny_bundle
     write_plan(bundle, tmp_path / "plan.json")
     main(["--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "same.json"), "--weights", "random:tiny:0",

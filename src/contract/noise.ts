@@ -1,5 +1,8 @@
 /**
- * Seeded Gaussian noise, bit-compatible with `model/swin_dpm.py`.
+ * Seeded Gaussian noise, bit-compatible with `model/swin_dpm.py`: part of the
+ * contract, since the same seed and actions must draw the same frames in the
+ * browser as in the Python reference (goldens: test/vectors/swin-dpm.json).
+ * The rendering worker draws it.
  *
  * A counter-based hash (MurmurHash3's finaliser) keyed by (seed, stream,
  * index), so the noise of any chunk can be drawn without replaying the ones
@@ -40,10 +43,4 @@ export function gaussianNoise(seed: number, stream: number, index: number, count
     out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2); // Box-Muller
   }
   return out;
-}
-
-/** A 32-bit seed from any number (the seed field and share links accept any integer). */
-export function normalizeSeed(seed: number): number {
-  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
-  return Math.trunc(seed) >>> 0;
 }

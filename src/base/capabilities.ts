@@ -3,6 +3,9 @@
  * badge and the widget's `ready` event report it.
  */
 
+/** Where the graphs run: the GPU through WebGPU, or the CPU through WebAssembly. */
+export type Backend = 'webgpu' | 'wasm';
+
 export interface Capabilities {
   readonly webgpu: boolean;
   /** The adapter offers shader-f16 (fp16 graphs can run on the GPU). */
@@ -80,15 +83,6 @@ async function detect(): Promise<Capabilities> {
 export function wasmThreads(isolated: boolean, cores: number, asked?: number): number {
   if (!isolated) return 1;
   return Math.max(1, Math.floor(asked ?? Math.min(4, Math.ceil(cores / 2))));
-}
-
-/** The most WASM threads a page may ask for (`?threads=`, the element's `threads`). */
-export const MAX_WASM_THREADS = 16;
-
-/** A thread count as a page writes it (a URL option, an attribute), or null when it is not one from 1 to 16. */
-export function parseThreads(raw: string | null): number | null {
-  const n = Number(raw ?? NaN); // '' is 0: refused like any other
-  return Number.isInteger(n) && n >= 1 && n <= MAX_WASM_THREADS ? n : null;
 }
 
 /** How an adapter is named to the user (the notices, the backend badge, `EngineInfo.adapter`). */

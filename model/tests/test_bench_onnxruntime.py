@@ -1,7 +1,7 @@
-"""Native onnxruntime beside the browser (model/bench_native.py): every graph of
+"""Native onnxruntime beside the browser (model/bench_onnxruntime.py): every graph of
 a bundle timed run by run on its test vectors, at the thread counts asked for,
 and profiled in the form the benchmark reads (scripts/bench-figures.mjs)."""
-from model.bench_native import bench
+from model.bench_onnxruntime import bench
 from model.manifest import GRAPH_NAMES
 
 

@@ -6,7 +6,7 @@ up, then timed run by run, and profiled on a second session (the time of every
 node). `npm run bench` runs this right after the browser and reports
 WASM/native per graph and per generated frame (scripts/bench.mjs).
 
-    python -m model.bench_native --bundle public/models/tabletop --variants fp32,q8 --threads 1,2 --runs 7
+    python -m model.bench_onnxruntime --bundle public/models/tabletop --variants fp32,q8 --threads 1,2 --runs 7
 
 Writes JSON on stdout.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model.manifest import GRAPH_NAMES, graph_file, load_manifest
-from model.contract import read_test_vectors
+from model.contract import graph_feeds, read_test_vectors
 
 
 def session(path: Path, threads: int, profile_prefix: str | None = None) -> ort.InferenceSession:
@@ -69,8 +69,7 @@ def bench(bundle: Path, variants: list[str], threads: list[int], runs: int, prof
                 per_graph, profiles = {}, {}
                 for g in GRAPH_NAMES:
                     path = bundle / graph_file(m, g, variant).file
-                    # The browser feeds float32 tensors (src/runtime/verify.ts loadTestVectors).
-                    feeds = {k: tensors[key].astype(np.float32) for k, key in index["graphs"][g]["inputs"].items()}
+                    feeds = graph_feeds(index, tensors, g)  # float32, as the browser feeds them
                     per_graph[g] = timed_runs(session(path, t), feeds, runs)
                     if profile:
                         profiles[g] = profile_events(path, t, feeds, runs, Path(tmp))

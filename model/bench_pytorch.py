@@ -5,7 +5,7 @@ the Node side runs them on WebGPU, so the report can put the two side by side.
 The Node side writes a plan (the bundle, the seed, the start scene's pixels,
 the actions and their text encodings from its own action encoder) and runs
 
-    python -m model.native_bench --plan plan.json --out native.json [--weights W] [--device auto|cuda|cpu]
+    python -m model.bench_pytorch --plan plan.json --out native.json [--weights W] [--device auto|cuda|cpu]
 
 Measured, as src/bench/bench.ts measures the browser and Node runs:
   1. each graph alone on the bundle's test-vector inputs, already on the
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint, random_model
-from model.contract import read_test_vectors
+from model.contract import GRAPH_NAMES, TestVectorIndex, graph_feeds, read_test_vectors
 from model.graphs import GRAPH_IO, graph_module, run_torch
 from model.sampler import ReferenceSampler, TorchGraphs
 
@@ -51,12 +51,12 @@ def load_weights(spec: str):
     return load_checkpoint(Path(spec))[0]
 
 
-def weights_check(model, index: dict, tensors: dict[str, np.ndarray]) -> dict[str, float]:
+def weights_check(model, index: TestVectorIndex, tensors: dict[str, np.ndarray]) -> dict[str, float]:
     """Largest |PyTorch - bundle| per graph on the test vectors (fp32, CPU)."""
     errors = {}
-    for g, io in index["graphs"].items():
-        out = run_torch(model, g, {k: tensors[key] for k, key in io["inputs"].items()})
-        errors[g] = max(float(np.abs(o - tensors[key]).max()) for o, key in zip(out, io["outputs"].values()))
+    for g in GRAPH_NAMES:
+        out = run_torch(model, g, graph_feeds(index, tensors, g))
+        errors[g] = max(float(np.abs(o - tensors[key]).max()) for o, key in zip(out, index["graphs"][g]["outputs"].values()))
     return errors
 
 
@@ -65,13 +65,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def per_graph_ms(model, index: dict, tensors: dict[str, np.ndarray], device: torch.device, repeats: int = 5) -> dict[str, float]:
+def per_graph_ms(model, index: TestVectorIndex, tensors: dict[str, np.ndarray], device: torch.device,
+                 repeats: int = 5) -> dict[str, float]:
     """Each graph on its test-vector inputs, inputs and outputs staying on the device."""
     out = {}
-    for g, io in index["graphs"].items():
+    for g in GRAPH_NAMES:
         module = graph_module(model, g)
+        feeds = graph_feeds(index, tensors, g)
         _, in_names, _ = GRAPH_IO[g]
-        args = [torch.from_numpy(tensors[io["inputs"][k]]).to(device) for k in in_names]
+        args = [torch.from_numpy(feeds[k]).to(device) for k in in_names]
         times = []
         with torch.inference_mode():
             for i in range(repeats + 1):
