@@ -50,17 +50,19 @@ class GLPConfig:
     # "unet", a convolutional U-Net over each chunk's latents at their own grid
     # (model/glp.py ChunkUNet; decoder_layers = residual blocks per level,
     # decoder_width = the top level's channels).
-    decoder_kind: str = "dit"
+    # The defaults are the shipped tabletop model's (a U-Net drawing the change, predicting the data);
+    # DIT below is the retired transformer.
+    decoder_kind: str = "unet"
     # What the flow runs on: "frame" (the latents) or "change" (latents minus the
     # history frame; the exported graph still takes and returns latents).
-    flow_target: str = "frame"
+    flow_target: str = "change"
     # What the U-Net outputs: "velocity" (v = noise - data, as the flow) or "data" (the clean
     # target, turned into the flow's velocity inside the graph; its loss is weighted by sigma).
-    decoder_predicts: str = "velocity"
+    decoder_predicts: str = "data"
     patch_size: int = 2
-    decoder_width: int = 192
-    decoder_layers: int = 6
-    decoder_heads: int = 6
+    decoder_width: int = 128
+    decoder_layers: int = 2
+    decoder_heads: int = 4
     denoise_steps: int = 8  # K: calls per chunk, K/2 as the later and K/2 as the earlier chunk.
     window_chunks: int = 2
     # Finished history given as context is noised to this sigma so the decoder
@@ -170,8 +172,10 @@ class RunConfig:
 
 # The default tabletop model's shapes (configs "cpu" and "gpu"): a U-Net decoder over each
 # chunk's latents, flowing on the change from the history frame.
-TABLETOP = GLPConfig(decoder_kind="unet", flow_target="change", decoder_predicts="data", decoder_width=128,
-                     decoder_layers=2, decoder_heads=4)
+TABLETOP = GLPConfig()
+# The previous default decoder: a diffusion transformer on 2x2 latent patches, latents as the target.
+DIT = GLPConfig(decoder_kind="dit", flow_target="frame", decoder_predicts="velocity", decoder_width=192,
+                decoder_layers=6, decoder_heads=6)
 
 # Registry of named configurations (the CLIs' --config choices).
 CONFIGS: dict[str, RunConfig] = {
@@ -197,8 +201,7 @@ CONFIGS: dict[str, RunConfig] = {
         # probe of the EMA weights stalled while the raw weights went on improving.
         train=TrainConfig(glp_steps=4000, glp_batch=16, windows_per_episode=4, ema_decay=0.995),
     ),
-    # The previous default: a diffusion transformer on 2x2 latent patches, latents as the target.
-    "cpu-dit": RunConfig(model=GLPConfig(), train=TrainConfig()),
+    "cpu-dit": RunConfig(model=DIT, train=TrainConfig()),
     # GPU: same shapes as `cpu` so bundles are interchangeable, far more steps.
     "gpu": RunConfig(
         model=TABLETOP,

@@ -392,7 +392,7 @@ class DecoderBlock(nn.Module):
         return x + g2 * self.mlp(modulate(self.ln2(x), sh2, sc2))
 
 
-class Decoder(nn.Module):
+class DiTDecoder(nn.Module):
     def __init__(self, cfg: GLPConfig):
         super().__init__()
         self.cfg = cfg
@@ -607,7 +607,7 @@ class ChunkUNet(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
     def forward(self, window, frame_sigma, earlier_present, text, text_mask, state, reference=None):
-        """Same contract as `Decoder.forward`; the history frame's velocity is 0.
+        """Same contract as `DiTDecoder.forward`; the history frame's velocity is 0.
         reference (B, C, h, w): the clean history frame the change is taken from (default: the
         window's noised one). Clean, an idle chunk is the history frame exactly, not a copy that
         loses a little to the conditioning noise in every chunk."""
@@ -673,7 +673,7 @@ class GLP(nn.Module):
         self.vae = VAE(cfg)
         self.encoder = StateEncoder(cfg)
         self.backbone = Backbone(cfg)
-        self.decoder = ChunkUNet(cfg) if cfg.decoder_kind == "unet" else Decoder(cfg)
+        self.decoder = ChunkUNet(cfg) if cfg.decoder_kind == "unet" else DiTDecoder(cfg)
 
     def window(self, history_frame, history_noise, history_sigma, earlier, later, sigma):
         """Assemble the decoder's input window and per-frame sigmas.

@@ -35,7 +35,9 @@ from model.checkpoint import load_checkpoint
 from model.data import to_float_frames
 from model.glp import GLP
 from model.latents import ShardedEpisodes
-from model.train import ema_update, lr_at, measure_peak, reconstruction_loss
+from model.losses import reconstruction_loss
+from model.machine import measure_peak
+from model.optim import ema_update, lr_at
 
 
 def heldout_frames(n: int, size: int, seed: int = 5) -> np.ndarray:

@@ -64,7 +64,7 @@ def test_ddp_through_torchrun(tmp_path, text_encoder_dir):
 
 
 def test_change_weights_pick_out_what_moved():
-    from model.train import change_weights
+    from model.losses import change_weights
     history = torch.zeros(2, 4, 8, 8)
     chunk = torch.zeros(2, 3, 4, 8, 8)
     chunk[0, 1, :, 2:4, 5] = 1.0  # an object appears in frame 1 of window 0, all channels
@@ -112,7 +112,7 @@ def test_drawn_history_replaces_only_histories_inference_draws():
     model's own drawing of chunk t - 2 instead of the true frame; windows on the start frame keep it."""
     from model.config import get_config
     from model.glp import GLP
-    from model.train import GLPLoss
+    from model.losses import GLPLoss
     cfg = get_config("tiny").model
     torch.manual_seed(0)
     model = GLP(cfg)
@@ -162,7 +162,8 @@ def _tiny_batch(cfg, B=2, n=4, seed=0):
 def test_readout_heads_train_the_backbone_and_burn_in_turns_get_no_gradient():
     from model.config import get_config
     from model.glp import GLP
-    from model.train import GLPLoss, cut_episodes
+    from model.losses import GLPLoss
+    from model.train import cut_episodes
     cfg = get_config("tiny").model
     torch.manual_seed(0)
     model = GLP(cfg)
