@@ -258,18 +258,33 @@ def _drift_table(head: dict) -> list[str]:
 def main(argv=None):
     import argparse
 
-    from model.manifest import load_manifest, validate_test_vector_index
-    ap = argparse.ArgumentParser(description="Rewrite a bundle's model card from its checkpoint and evaluation.")
+    import shutil
+
+    from model.manifest import dump_manifest, load_manifest, validate_manifest, validate_test_vector_index
+    ap = argparse.ArgumentParser(description="Rewrite a bundle's model card from its checkpoint and evaluation; "
+                                             "with --scores, also its manifest's eval and its report (a bundle "
+                                             "evaluated again after export: the graphs stay as they are).")
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--checkpoint", type=Path, required=True)
-    ap.add_argument("--scores", type=Path)
+    ap.add_argument("--scores", type=Path, help="scores.json from model.eval (report.html beside it is copied too)")
     ap.add_argument("--notes", type=Path, help="markdown appended as the card's Limitations section")
     args = ap.parse_args(argv)
     import torch
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     index = validate_test_vector_index(read_test_vector_index(args.bundle / "testvectors"))
     scores = json.loads(args.scores.read_text()) if args.scores else None
-    card = model_card(load_manifest(args.bundle / "manifest.json"), ck.get("meta", {}), index["cost"], scores,
+    manifest = load_manifest(args.bundle / "manifest.json")
+    if scores:
+        report = args.scores.parent / "report.html"
+        data = manifest.model_dump(by_alias=True, exclude_none=True)
+        data["eval"] = scores["manifest"] | ({"report": "eval/report.html"} if report.exists() else {})
+        manifest = validate_manifest(data)
+        (args.bundle / "manifest.json").write_text(dump_manifest(manifest))
+        if report.exists():
+            (args.bundle / "eval").mkdir(exist_ok=True)
+            shutil.copyfile(report, args.bundle / "eval" / "report.html")
+        print(f"wrote the eval of {args.bundle / 'manifest.json'}")
+    card = model_card(manifest, ck.get("meta", {}), index["cost"], scores,
                       index["variantQuality"], args.notes.read_text() if args.notes else "",
                       model_config=ck.get("config"))
     (args.bundle / "README.md").write_text(card)
