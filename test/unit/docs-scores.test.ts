@@ -19,11 +19,12 @@ const bundle = 'public/models/tabletop/';
 const manifest = validateManifest(JSON.parse(read(`${bundle}manifest.json`)));
 const scores = manifest.eval!.scores;
 
-/** Success per action type from the report's table: type -> [model, no window, repeat last frame]. */
+/** Success per action type from the report's first table (held-out cases): type -> [model, no window, repeat last frame]. */
 const byType: Record<string, number[]> = {};
 const report = read(`${bundle}${manifest.eval!.report}`);
 for (const m of report.matchAll(/<tr><td>(\w+)<\/td><td class="n">\d+<\/td>((?:<td class="n">[\d.]+<\/td>){3})/g)) {
-  byType[m[1]] = [...m[2].matchAll(/[\d.]+/g)].map((x) => Number(x[0]));
+  // the first table is the held-out cases'; later ones (the free-form set's) use the same row layout
+  byType[m[1]] ??= [...m[2].matchAll(/[\d.]+/g)].map((x) => Number(x[0]));
 }
 
 /** The probe line the exporter writes into the bundle's model card. */
