@@ -36,7 +36,8 @@ step "5. Unit tests (Node)"
 npx vitest run
 
 step "6. Python tests"
-.venv/bin/python -m pytest model/tests
+# Two processes, one thread each: most tests are small and single-threaded, a few start training runs.
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest model/tests -n 2 --durations=8
 
 step "7. Export a tiny bundle from random weights (browser parity)"
 .venv/bin/python -m model.export --random-init --config tiny --out build/bundles/tiny \

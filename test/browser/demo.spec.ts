@@ -8,6 +8,9 @@
 import { expect, test } from '@playwright/test';
 
 test('the demo loads with progress, a backend badge and a live readout, and an action typed produces new frames, on WebGPU', async ({ page }) => {
+  // Loading (up to 240 s) and the action's chunk (up to 180 s) on SwiftShader: on 2 busy cores the two took
+  // 4.9 min together, against the default 5.
+  test.setTimeout(8 * 60_000);
   const progress: string[] = [];
   await page.exposeFunction('noteStage', (s: string) => progress.push(s));
   await page.addInitScript(() => {
