@@ -585,32 +585,28 @@ def surface_noise(text: str, rng: np.random.Generator, question: bool = False) -
     return text.replace(" i ", " I ").replace("i'd ", "I'd ") if rng.random() < 0.5 else text
 
 
+def _vocabulary_phrases() -> list[Phrases]:
+    """Every slot's phrases, over all actions and objects: what the vocabularies are read from."""
+    return [COMMAND_FRAMES, DESCRIPTION_FRAMES, OBJECT_FORMS, NEW_FORMS, GENERIC_NOUNS, MOVE_VERBS, MOVE_VERBS_3,
+            PLACE_VERBS, PLACE_VERBS_3, WAIT_PHRASES, *COLOUR_WORDS.values(), *SHAPE_NOUNS.values(),
+            *DIRECTION_PHRASES.values(), *DISTANCE_AFTER.values(), *DISTANCE_BEFORE.values(),
+            *PLACE_PHRASES.values(), *SIDE_PHRASES.values(), *LIGHT_COMMANDS.values(),
+            *LIGHT_DESCRIPTIONS.values(), *COMMANDS.values(), *DESCRIPTIONS.values()]
+
+
+def _words(options) -> set[str]:
+    """The words of phrase options, slots ({object} and the like) left out."""
+    return {w for option in options for w in normalise(re.sub(r"\{[a-z_0-9]+\}", " ", option)).split()}
+
+
 def train_vocabulary() -> set[str]:
     """Every word a train wording can use (before surface noise), over all actions and objects."""
-    phrases = [COMMAND_FRAMES, DESCRIPTION_FRAMES, OBJECT_FORMS, NEW_FORMS, GENERIC_NOUNS, MOVE_VERBS, MOVE_VERBS_3,
-               PLACE_VERBS, PLACE_VERBS_3, WAIT_PHRASES, *COLOUR_WORDS.values(), *SHAPE_NOUNS.values(),
-               *DIRECTION_PHRASES.values(), *DISTANCE_AFTER.values(), *DISTANCE_BEFORE.values(),
-               *PLACE_PHRASES.values(), *SIDE_PHRASES.values(), *LIGHT_COMMANDS.values(),
-               *LIGHT_DESCRIPTIONS.values(), *COMMANDS.values(), *DESCRIPTIONS.values()]
-    words = set()
-    for ph in phrases:
-        for option in ph.train:
-            words.update(w for w in normalise(re.sub(r"\{[a-z_0-9]+\}", " ", option)).split())
-    return words
+    return _words(option for ph in _vocabulary_phrases() for option in ph.train)
 
 
 def heldout_vocabulary() -> set[str]:
     """Words only held-out phrases use: what the "unseen" split tests."""
-    phrases = [COMMAND_FRAMES, DESCRIPTION_FRAMES, OBJECT_FORMS, NEW_FORMS, GENERIC_NOUNS, MOVE_VERBS, MOVE_VERBS_3,
-               PLACE_VERBS, PLACE_VERBS_3, WAIT_PHRASES, *COLOUR_WORDS.values(), *SHAPE_NOUNS.values(),
-               *DIRECTION_PHRASES.values(), *DISTANCE_AFTER.values(), *PLACE_PHRASES.values(),
-               *SIDE_PHRASES.values(), *LIGHT_COMMANDS.values(), *LIGHT_DESCRIPTIONS.values(),
-               *COMMANDS.values(), *DESCRIPTIONS.values()]
-    words = set()
-    for ph in phrases:
-        for option in ph.heldout:
-            words.update(w for w in normalise(re.sub(r"\{[a-z_0-9]+\}", " ", option)).split())
-    return words - train_vocabulary()
+    return _words(option for ph in _vocabulary_phrases() for option in ph.heldout) - train_vocabulary()
 
 
 assert set(COLOUR_WORDS) == set(COLOURS)
