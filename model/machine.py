@@ -39,42 +39,40 @@ def measure_peak(device: torch.device, n: int = 1024, reps: int = 8, budget_s: f
     import torch
 
     out = {"threads": torch.get_num_threads(), "device": str(device)}
-
-    def rate(dtype, size, times):
-        a = torch.randn(size, size, device=device, dtype=dtype)
-        b = torch.randn(size, size, device=device, dtype=dtype)
-        a @ b  # first call: allocation and dispatch
-        best = 0.0
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(times):
-                a @ b
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best = max(best, 2 * size**3 * times / (time.perf_counter() - t0) / 1e9)
-        return best
-
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        small = rate(dtype, 256, 4)
+        small = matmul_rate(device, dtype, 256, 4)
         full_s = 3 * reps * 2 * n**3 / (small * 1e9)
-        out[f"{name}_gflops"], out[f"{name}_n"] = (rate(dtype, n, reps), n) if full_s <= budget_s else (small, 256)
+        out[f"{name}_gflops"], out[f"{name}_n"] = ((matmul_rate(device, dtype, n, reps), n) if full_s <= budget_s
+                                                   else (small, 256))
     return out
 
 
-def bf16_matmul_helps(n: int = 256) -> bool:
-    """Whether a bf16 matrix product beats fp32 here at all (a quick check, a few milliseconds)."""
+def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, times: int) -> float:
+    """GFLOP/s of `times` products of two size x size matrices, the best of three tries after a first call
+    (allocation and dispatch)."""
     import torch
 
-    a32 = torch.randn(n, n)
-    times = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a = a32.to(dtype)
-        a @ a
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    best = 0.0
+    for _ in range(3):
         t0 = time.perf_counter()
-        for _ in range(4):
-            a @ a
-        times[dtype] = time.perf_counter() - t0
-    return times[torch.bfloat16] < times[torch.float32]
+        for _ in range(times):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, 2 * size**3 * times / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def bf16_matmul_helps(n: int = 256) -> bool:
+    """Whether a bf16 matrix product beats fp32 here at all (a quick check: well under a second where bf16 is
+    emulated)."""
+    import torch
+
+    cpu = torch.device("cpu")
+    return matmul_rate(cpu, torch.bfloat16, n, 4) > matmul_rate(cpu, torch.float32, n, 4)
 
 
 def git_commit() -> str | None:
