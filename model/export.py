@@ -35,7 +35,7 @@ from model.cost import graph_costs
 from model.glp import GLP
 from model.manifest import (FORMAT, FORMAT_VERSION, GRAPH_NAMES, IDLE_ACTION, VARIANTS, Manifest, config_fields,
                             dump_manifest, pick_variant, validate_manifest)
-from model.model_card import model_card
+from model.model_card import keep_report, model_card, ship_report
 from model.quantize import matmul_nbits
 from model.testvectors import record_test_vectors, rollout_psnr, write_test_vectors
 from model.text_encoder import QUANTIZED_NAME, TOKENIZER_FILES, ActionEncoder, export_text_encoder
@@ -185,18 +185,14 @@ def main(argv=None):
     else:
         model, meta = random_model(args.config, args.seed), None
     scores = json.loads(args.eval.read_text()) if args.eval else None
-    report = args.eval.parent / "report.html" if args.eval else None
-    ship_report = report is not None and report.exists()
-    if ship_report:  # the HTML report travels with the bundle, where the manifest points
-        scores["manifest"]["report"] = "eval/report.html"
+    report = ship_report(args.eval, scores) if args.eval else None  # travels with the bundle, where the manifest points
     export_bundle(model, args.out, text_encoder_from=args.text_encoder_from, variants=tuple(args.variants.split(",")),
                   meta=meta, scores=scores, description=args.description,
                   card_notes=args.card_notes.read_text() if args.card_notes else "")
     if args.weights_out and args.checkpoint:
         save_weights(args.checkpoint, args.weights_out)
-    if ship_report:
-        (args.out / "eval").mkdir(exist_ok=True)
-        shutil.copyfile(report, args.out / "eval" / "report.html")
+    if report:
+        keep_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ checkpoint's metadata and the evaluation's scores so it cannot drift from them.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from model.contract import ModelCost, VariantQuality, read_test_vector_index
@@ -255,10 +256,26 @@ def _drift_table(head: dict) -> list[str]:
     return rows
 
 
+REPORT = "eval/report.html"  # where a bundle keeps its evaluation report (the manifest's eval.report)
+
+
+def ship_report(scores_path: Path, scores: dict) -> Path | None:
+    """The HTML report beside a scores.json, if there is one; the scores' manifest block then points where
+    the bundle keeps it (`keep_report` copies it there)."""
+    report = scores_path.parent / "report.html"
+    if not report.exists():
+        return None
+    scores["manifest"]["report"] = REPORT
+    return report
+
+
+def keep_report(report: Path, bundle: Path) -> None:
+    (bundle / REPORT).parent.mkdir(exist_ok=True)
+    shutil.copyfile(report, bundle / REPORT)
+
+
 def main(argv=None):
     import argparse
-
-    import shutil
 
     from model.manifest import dump_manifest, load_manifest, validate_manifest, validate_test_vector_index
     ap = argparse.ArgumentParser(description="Rewrite a bundle's model card from its checkpoint and evaluation; "
@@ -275,14 +292,11 @@ def main(argv=None):
     scores = json.loads(args.scores.read_text()) if args.scores else None
     manifest = load_manifest(args.bundle / "manifest.json")
     if scores:
-        report = args.scores.parent / "report.html"
-        data = manifest.model_dump(by_alias=True, exclude_none=True)
-        data["eval"] = scores["manifest"] | ({"report": "eval/report.html"} if report.exists() else {})
-        manifest = validate_manifest(data)
+        report = ship_report(args.scores, scores)
+        manifest = validate_manifest(manifest.model_dump(by_alias=True, exclude_none=True) | {"eval": scores["manifest"]})
         (args.bundle / "manifest.json").write_text(dump_manifest(manifest))
-        if report.exists():
-            (args.bundle / "eval").mkdir(exist_ok=True)
-            shutil.copyfile(report, args.bundle / "eval" / "report.html")
+        if report:
+            keep_report(report, args.bundle)
         print(f"wrote the eval of {args.bundle / 'manifest.json'}")
     card = model_card(manifest, ck.get("meta", {}), index["cost"], scores,
                       index["variantQuality"], args.notes.read_text() if args.notes else "",
