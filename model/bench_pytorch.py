@@ -37,7 +37,7 @@ import torch
 
 from model.checkpoint import load_checkpoint, random_model
 from model.contract import GRAPH_NAMES, TestVectorIndex, graph_feeds, read_test_vectors
-from model.graphs import GRAPH_IO, graph_module, run_torch
+from model.graphs import GRAPH_IO, export_module, run_torch
 from model.sampler import ReferenceSampler, TorchGraphs
 
 f32 = np.float32
@@ -70,7 +70,7 @@ def per_graph_ms(model, index: TestVectorIndex, tensors: dict[str, np.ndarray], 
     """Each graph on its test-vector inputs, inputs and outputs staying on the device."""
     out = {}
     for g in GRAPH_NAMES:
-        module = graph_module(model, g)
+        module = export_module(model, g)
         feeds = graph_feeds(index, tensors, g)
         _, in_names, _ = GRAPH_IO[g]
         args = [torch.from_numpy(feeds[k]).to(device) for k in in_names]

@@ -3,8 +3,9 @@ an exported bundle, or a seeded random init (tests, smoke exports).
 
 A bundle ships ONNX graphs, not PyTorch weights; the VAE's graphs keep their
 parameter names, except the group-norm scales and shifts, which the exporter
-folds into unnamed constants in module order. `load_vae` reads them back in that
-order and checks the result against the graph itself, so a new GLP stage can be
+folds into unnamed constants in module order, and the convolutions after an
+upsampling, which it folds into four phase kernels. `load_vae` reads them back
+and checks the result against the graphs themselves, so a new GLP stage can be
 trained on a shipped autoencoder without its training run.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from model.config import GLPConfig, get_config
-from model.glp import GLP, VAE
+from model.glp import GLP, VAE, UpsampleConv2x
 
 
 # Fields a trained model can take other values of with the same weights: the action encoder's token budget
@@ -70,39 +71,93 @@ def _vae_from_graphs(bundle: Path, cfg: GLPConfig) -> VAE:
     state = vae.state_dict()
     loaded = {}
     for part, graph in (("encoder", "vae_encoder"), ("decoder", "vae_decoder")):
-        inits = onnx.load(str(Path(bundle) / "graphs" / f"{graph}.onnx")).graph.initializer
-        named = {i.name: numpy_helper.to_array(i) for i in inits}
+        graph_proto = onnx.load(str(Path(bundle) / "graphs" / f"{graph}.onnx")).graph
+        named = {i.name: numpy_helper.to_array(i) for i in graph_proto.initializer}
         for k, v in named.items():
             if k.startswith("vae.") and k[4:] in state:
                 loaded[k[4:]] = torch.from_numpy(np.array(v, dtype=np.float32)).reshape(state[k[4:]].shape)
-        # Group norms: (weight, bias) pairs of shape (C, 1, 1), in module order.
-        folded = [numpy_helper.to_array(i) for i in inits if not i.name.startswith("vae.") and len(i.dims) == 3
-                  and list(i.dims[1:]) == [1, 1]]
+        # Convolutions the exporter folded with their upsampling (`fold_upsampling`) hold four phase kernels.
+        for k in [k for k in named if k.startswith("vae.") and k.endswith(".w00")]:
+            conv = k[4:-len(".w00")]
+            phases = {f"w{a}{b}": torch.from_numpy(np.array(named[f"vae.{conv}.w{a}{b}"], dtype=np.float32))
+                      for a in range(2) for b in range(2)}
+            loaded[f"{conv}.weight"] = UpsampleConv2x.kernel_from_phases(phases)
+        # Group norms: InstanceNormalization -> Reshape -> Mul(scale) -> Add(shift), scale and shift (C, 1, 1)
+        # constants, in module order (equal constants may be one initializer, shared).
+        folded = _group_norm_constants(graph_proto, named)
         norms = [n for n, m in getattr(vae, part).named_modules() if isinstance(m, torch.nn.GroupNorm)]
-        if len(folded) != 2 * len(norms):
-            raise ValueError(f"{graph}.onnx: {len(folded)} folded norm constants for {len(norms)} group norms")
-        for j, n in enumerate(norms):
-            loaded[f"{part}.{n}.weight"] = torch.from_numpy(folded[2 * j].reshape(-1).astype(np.float32))
-            loaded[f"{part}.{n}.bias"] = torch.from_numpy(folded[2 * j + 1].reshape(-1).astype(np.float32))
+        if len(folded) != len(norms):
+            raise ValueError(f"{graph}.onnx: {len(folded)} folded group norms for {len(norms)} in the model")
+        for n, (scale, shift) in zip(norms, folded):
+            loaded[f"{part}.{n}.weight"] = torch.from_numpy(scale.reshape(-1).astype(np.float32))
+            loaded[f"{part}.{n}.bias"] = torch.from_numpy(shift.reshape(-1).astype(np.float32))
+    # A scale of exactly 1 leaves no named constant (the exporter drops the product); the checks below
+    # against both graphs catch any other value.
+    loaded.setdefault("latent_scale", torch.ones(()))
     missing = sorted(set(state) - set(loaded))
     if missing:
         raise ValueError(f"{bundle}: no weights for {missing[:5]}")
     vae.load_state_dict(loaded)
     vae.eval()
-    _check_against_graph(vae, Path(bundle) / "graphs" / "vae_encoder.onnx", cfg)
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(0, 1, (1, 3, cfg.image_size, cfg.image_size)).astype(np.float32)
+    latents = rng.standard_normal((cfg.chunk_frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size))
+    _check_against_graph(vae.encode, Path(bundle) / "graphs" / "vae_encoder.onnx", frames)
+    _check_against_graph(vae.decode, Path(bundle) / "graphs" / "vae_decoder.onnx", latents.astype(np.float32))
     return vae
 
 
-def _check_against_graph(vae: VAE, graph: Path, cfg: GLPConfig, tol: float = 1e-3) -> None:
+def _group_norm_constants(graph, constants: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(scale, shift) of each exported group norm, in node order."""
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def only_consumer(name, op):
+        nodes = consumers.get(name, [])
+        if len(nodes) != 1 or nodes[0].op_type != op:
+            raise ValueError(f"a group norm's {op} was not found after {name}: not a graph this exporter wrote")
+        return nodes[0]
+
+    out = []
+    for node in graph.node:
+        if node.op_type != "InstanceNormalization":
+            continue
+        mul = only_consumer(only_consumer(node.output[0], "Reshape").output[0], "Mul")
+        add = only_consumer(mul.output[0], "Add")
+        scale = next(constants[i] for i in mul.input if i in constants)
+        shift = next(constants[i] for i in add.input if i in constants)
+        out.append((scale, shift))
+    return out
+
+
+def _check_against_graph(fn, graph: Path, x: np.ndarray, tol: float = 1e-3) -> None:
     import onnxruntime as ort
-    x = np.random.default_rng(0).uniform(0, 1, (1, 3, cfg.image_size, cfg.image_size)).astype(np.float32)
     sess = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
     want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     with torch.no_grad():
-        got = vae.encode(torch.from_numpy(x)).numpy()
+        got = fn(torch.from_numpy(x)).numpy()
     err = float(np.abs(got - want).max())
     if err > tol:
         raise ValueError(f"weights read back from {graph} do not reproduce it (max diff {err:.2e})")
+
+
+def bundle_vae_config(bundle: Path, cfg: GLPConfig) -> GLPConfig:
+    """`cfg` (e.g. `config_from_manifest`'s, which knows the graphs' outer sizes only) with the VAE's inner
+    sizes read from the bundle's graphs: its width (the encoder's first convolution) and its decoder
+    ("light" draws 2x2 pixels a cell: its last convolution has 12 outputs, the mirror's 3)."""
+    import dataclasses
+
+    import onnx
+    dims = {}
+    for graph in ("vae_encoder", "vae_decoder"):
+        for i in onnx.load(str(Path(bundle) / "graphs" / f"{graph}.onnx")).graph.initializer:
+            dims[i.name] = list(i.dims)
+    convs = sorted((int(k.split(".")[2]), v) for k, v in dims.items()
+                   if k.startswith("vae.decoder.") and k.endswith(".weight") and k.count(".") == 3 and len(v) == 4)
+    return dataclasses.replace(cfg, vae_width=dims["vae.encoder.0.weight"][0],
+                               vae_decoder="light" if convs[-1][1][0] == 12 else "mirror")
 
 
 def load_vae(source: Path | str, cfg: GLPConfig) -> VAE:

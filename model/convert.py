@@ -11,7 +11,7 @@ import onnx
 import torch
 
 from model.glp import GLP
-from model.graphs import GRAPH_IO, example_inputs, graph_module, run_torch
+from model.graphs import GRAPH_IO, example_inputs, export_module, run_torch
 
 OPSET = 18
 ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
@@ -23,7 +23,7 @@ def export_graph(model: GLP, graph: str, path: Path, rng: np.random.Generator) -
     _, in_names, out_names = GRAPH_IO[graph]
     inputs = example_inputs(model.cfg, graph, rng)
     args = tuple(torch.from_numpy(inputs[k]) for k in in_names)
-    program = torch.onnx.export(graph_module(model, graph), args, input_names=in_names, output_names=out_names,
+    program = torch.onnx.export(export_module(model, graph), args, input_names=in_names, output_names=out_names,
                                 opset_version=OPSET, dynamo=True, verbose=False)
     program.save(str(path))
     # Keep weights inside the .onnx file: one file per graph and variant.
@@ -60,7 +60,8 @@ def ort_session(path: Path):
 
 
 def check_round_trip(model: GLP, graph: str, path: Path, rng: np.random.Generator, tol: float) -> float:
-    """Max abs difference between PyTorch and onnxruntime on fresh inputs."""
+    """Max abs difference between PyTorch (the model as trained, before export's rewrites) and
+    onnxruntime on fresh inputs."""
     inputs = example_inputs(model.cfg, graph, rng)
     expected = run_torch(model, graph, inputs)
     got = ort_session(path).run(None, inputs)

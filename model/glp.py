@@ -138,6 +138,70 @@ class PixelShuffle2x(nn.Module):
         return x.reshape(N, C, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, C, 2 * H, 2 * W)
 
 
+class UpsampleConv2x(nn.Module):
+    """`Upsample2x` then a 3x3 convolution (stride 1, padding 1), computed without the upsampling.
+
+    Each output pixel of phase (a, b) (its row's and column's parity) sees only a 2x2 window of the
+    input: the 3x3 kernel's rows (and columns) that land on the same input row add up, so the pair is
+    exactly four 2x2 convolutions on the small input (zero-padded on the phase's side), interleaved.
+    16 multiply-adds a weight per input pixel instead of 36, and no full-size copy of the input
+    (the upsampling's Expand). Built from a trained pair by `fold_upsampling` when a graph is exported.
+    """
+
+    # Which input row (of the two a phase reads) each of the kernel's three rows lands on.
+    PHASE_ROWS = ((0, 1, 1), (0, 0, 1))
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        w = conv.weight.detach()  # (O, I, 3, 3)
+        rows = torch.zeros(2, 2, 3, dtype=w.dtype)  # (phase, tap, kernel row)
+        for a, taps in enumerate(self.PHASE_ROWS):
+            for u, t in enumerate(taps):
+                rows[a, t, u] = 1.0
+        for a in range(2):
+            for b in range(2):
+                self.register_buffer(f"w{a}{b}", torch.einsum("pu,oiuv,qv->oipq", rows[a], w, rows[b]).contiguous())
+        self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None else None)
+
+    @classmethod
+    def kernel_from_phases(cls, phases: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The 3x3 kernel (O, I, 3, 3) that four phase kernels `{"w00": (O, I, 2, 2), ...}` were folded from
+        (least squares over the 16 taps, exact for a folded kernel): reading trained weights back from a
+        folded graph."""
+        fold = torch.zeros(2, 2, 2, 2, 3, 3, dtype=torch.float64)  # (a, b, p, q) tap <- (u, v) kernel entry
+        for a, rows_a in enumerate(cls.PHASE_ROWS):
+            for b, rows_b in enumerate(cls.PHASE_ROWS):
+                for u, p in enumerate(rows_a):
+                    for v, q in enumerate(rows_b):
+                        fold[a, b, p, q, u, v] = 1.0
+        taps = torch.stack([phases[f"w{a}{b}"].double() for a in range(2) for b in range(2)], 2)  # (O, I, 4, 2, 2)
+        O, I = taps.shape[:2]
+        kernel = torch.linalg.pinv(fold.reshape(16, 9)) @ taps.reshape(O * I, 16).T  # (9, O*I)
+        return kernel.T.reshape(O, I, 3, 3).to(phases["w00"].dtype)
+
+    def forward(self, x):
+        N, _, H, W = x.shape
+        phases = [F.conv2d(F.pad(x, (1 - b, b, 1 - a, a)), getattr(self, f"w{a}{b}"), self.bias)
+                  for a in range(2) for b in range(2)]
+        y = torch.stack(phases, 2)  # (N, O, 4, H, W): phase index 2a + b
+        O = y.shape[1]
+        return y.reshape(N, O, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, O, 2 * H, 2 * W)
+
+
+def fold_upsampling(module: nn.Module) -> nn.Module:
+    """Replace, in place, every `Upsample2x` followed by a 3x3 same-size convolution in an nn.Sequential
+    with one `UpsampleConv2x` (the same function, fewer FLOPs); returns `module`. For inference graphs:
+    the folded weights are buffers, not parameters."""
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            up, conv = seq[i], seq[i + 1]
+            if (isinstance(up, Upsample2x) and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3)
+                    and conv.stride == (1, 1) and conv.padding == (1, 1) and conv.dilation == (1, 1)
+                    and conv.groups == 1 and conv.padding_mode == "zeros"):
+                seq[i], seq[i + 1] = nn.Identity(), UpsampleConv2x(conv)
+    return module
+
+
 def vae_decoder(cfg: GLPConfig) -> nn.Sequential:
     """The latents -> frames half of the VAE (`cfg.vae_decoder`).
 

@@ -9,12 +9,14 @@ shapes they take are the manifest's (`expected_graph_io` in model/contract.py,
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 from model.config import GLPConfig
-from model.glp import GLP
+from model.glp import GLP, fold_upsampling
 from model.contract import GRAPH_NAMES, config_sizes, expected_graph_io
 
 
@@ -85,6 +87,13 @@ assert tuple(GRAPH_IO) == GRAPH_NAMES
 def graph_module(model: GLP, graph: str) -> nn.Module:
     """The wrapper of one graph around `model`, in eval mode."""
     return GRAPH_IO[graph][0](model).eval()
+
+
+def export_module(model: GLP, graph: str) -> nn.Module:
+    """The wrapper of one graph as it is exported: on a copy of `model` with the inference-only rewrites
+    that compute the same function with less work (`fold_upsampling`). `graph_module` stays the
+    trained model itself, what the export is checked against."""
+    return graph_module(fold_upsampling(copy.deepcopy(model)), graph)
 
 
 def example_inputs(cfg: GLPConfig, graph: str, rng: np.random.Generator, text=None) -> dict[str, np.ndarray]:

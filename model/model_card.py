@@ -24,6 +24,36 @@ def _hms(seconds: float) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
+GRAPHS_HEADING = "## Graphs"
+
+
+def graphs_section(m: Manifest, cost: ModelCost | None, variant_quality: dict[str, VariantQuality] | None) -> list[str]:
+    """The card's "## Graphs" section: each graph file's size and FLOPs, a frame's cost, the variants' quality
+    (`model.regraph` rewrites this section alone when it rebuilds a graph)."""
+    lines = [
+        GRAPHS_HEADING,
+        "",
+        "| graph | variant | size | GFLOP per call |",
+        "|---|---|---|---|",
+    ]
+    for g in GRAPH_NAMES:
+        v = getattr(m.graphs, g).variants
+        for name in VARIANTS:
+            ref = getattr(v, name)
+            if ref:
+                flops = f"{cost['perGraph'][g]['flops'] / 1e9:.3f}" if cost else "-"
+                lines.append(f"| {g} | {name} | {_mb(ref.bytes)} | {flops} |")
+    if cost:
+        pf = cost["perFrame"]
+        lines += ["", f"One generated frame costs {pf['flops'] / 1e9:.2f} GFLOP ({pf['decoderCallsPerChunk']} decoder "
+                  f"calls per chunk of {pf['framesPerChunk']} frames, plus one encoder, backbone and VAE decode)."]
+    if variant_quality:
+        lines += ["", "Reduced-precision variants against fp32 (the reference rollout, onnxruntime CPU):", ""]
+        for k, q in variant_quality.items():
+            lines.append(f"- {k}: {q['psnr']:.1f} dB PSNR of frames ({'shipped' if q['kept'] else 'not shipped: below ' + str(q['threshold']) + ' dB'})")
+    return lines
+
+
 def model_card(manifest: Manifest, meta: dict, cost: ModelCost | None = None, scores: dict | None = None,
                variant_quality: dict[str, VariantQuality] | None = None, notes: str = "", model_config: dict | None = None) -> str:
     """`notes`: markdown from the people who trained it (what falls short and why), appended as its own section."""
@@ -53,26 +83,8 @@ def model_card(manifest: Manifest, meta: dict, cost: ModelCost | None = None, sc
         f"{m.diffusion.conditioning_noise}.",
         f"- Action encoder: all-MiniLM-L6-v2 ({m.action_encoder.dtype}), up to {m.action_encoder.max_tokens} tokens.",
         "",
-        "## Graphs",
-        "",
-        "| graph | variant | size | GFLOP per call |",
-        "|---|---|---|---|",
     ]
-    for g in GRAPH_NAMES:
-        v = getattr(m.graphs, g).variants
-        for name in VARIANTS:
-            ref = getattr(v, name)
-            if ref:
-                flops = f"{cost['perGraph'][g]['flops'] / 1e9:.3f}" if cost else "-"
-                lines.append(f"| {g} | {name} | {_mb(ref.bytes)} | {flops} |")
-    if cost:
-        pf = cost["perFrame"]
-        lines += ["", f"One generated frame costs {pf['flops'] / 1e9:.2f} GFLOP ({pf['decoderCallsPerChunk']} decoder "
-                  f"calls per chunk of {pf['framesPerChunk']} frames, plus one encoder, backbone and VAE decode)."]
-    if variant_quality:
-        lines += ["", "Reduced-precision variants against fp32 (the reference rollout, onnxruntime CPU):", ""]
-        for k, q in variant_quality.items():
-            lines.append(f"- {k}: {q['psnr']:.1f} dB PSNR of frames ({'shipped' if q['kept'] else 'not shipped: below ' + str(q['threshold']) + ' dB'})")
+    lines += graphs_section(m, cost, variant_quality)
     lines += ["", "## Training", ""]
     if meta:
         st = meta.get("stages", {})

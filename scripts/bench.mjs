@@ -49,6 +49,8 @@ const python = process.env.PYTHON ?? '.venv/bin/python';
 const ALTERNATIVES = {
   'the same (control)': {},
   'graph optimization "extended"': { graphOptimizationLevel: 'extended' },
+  // Off by default in the web build, on in native: does planning and reusing allocations help WASM?
+  'memory arena and pattern on': { enableCpuMemArena: true, enableMemPattern: true },
 };
 
 function sh(cmd) {

@@ -28,3 +28,18 @@ def test_a_derived_checkpoint_keeps_its_sources_probe_apart_until_probed(tmp_pat
     record_probe(out, {"cases": 64, "score": 0.8})
     _, meta = load_checkpoint(out)
     assert meta["stages"]["glp"]["last_probe"] == {"step": 7, "cases": 64, "score": 0.8}
+
+
+def test_a_bundles_autoencoder_reads_back_as_trained(tiny_bundle):
+    """load_vae recovers every VAE weight from the exported graphs: the group norms' constants and the
+    3x3 kernels the exporter folded into phase kernels (`fold_upsampling`) included."""
+    from model.checkpoint import bundle_vae_config, load_vae
+    from model.manifest import config_from_manifest, load_manifest
+    out, model = tiny_bundle
+    cfg = bundle_vae_config(out, config_from_manifest(load_manifest(out / "manifest.json")))
+    assert (cfg.vae_width, cfg.vae_decoder) == (model.cfg.vae_width, model.cfg.vae_decoder)
+    got = load_vae(out, cfg).state_dict()
+    want = model.vae.state_dict()
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert torch.allclose(got[k], v, atol=1e-5), k

@@ -1,9 +1,13 @@
 """Shapes, causality and the KV cache of the GLP model (tiny config, CPU)."""
+import copy
+
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from model.config import get_config
 from model.checkpoint import random_model
+from model.glp import Upsample2x, UpsampleConv2x, fold_upsampling
 
 
 @pytest.fixture(scope="module", params=["unet", "dit"])
@@ -199,3 +203,49 @@ def test_unet_drawing_the_change_keeps_an_idle_scene_exactly():
     hist = x["history"][:, -1]  # the clean frame: nothing is lost to the conditioning noise
     assert torch.allclose(e, hist[:, None].expand_as(e), atol=1e-5)
     assert torch.allclose(l, hist[:, None].expand_as(l), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 6, 9), (1, 3, 1, 1), (1, 16, 8, 8)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_folded_upsampling_is_the_same_function(shape, bias):
+    """Four 2x2 phase convolutions on the small input equal upsampling then the 3x3 convolution, borders
+    included; the fold leaves nothing else in the sequence changed."""
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(Upsample2x(), torch.nn.Conv2d(shape[1], 5, 3, padding=1, bias=bias), torch.nn.SiLU())
+    x = torch.randn(*shape)
+    folded = fold_upsampling(copy.deepcopy(seq))
+    assert [type(m) for m in folded] == [torch.nn.Identity, UpsampleConv2x, torch.nn.SiLU]
+    with torch.no_grad():
+        assert (folded(x) - seq(x)).abs().max() < 1e-5
+
+
+def test_fold_leaves_other_convolutions_alone():
+    strided = torch.nn.Sequential(Upsample2x(), torch.nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    wide = torch.nn.Sequential(Upsample2x(), torch.nn.Conv2d(4, 4, 5, padding=2))
+    for seq in (strided, wide):
+        assert [type(m) for m in fold_upsampling(copy.deepcopy(seq))] == [type(m) for m in seq]
+
+
+def test_exported_graphs_fold_upsampling_and_count_it():
+    """The export wrappers (what is traced and what the cost model counts) carry no upsampling, and cost
+    16/36 of the multiply-adds for each folded convolution."""
+    from model.cost import graph_costs
+    from model.graphs import export_module, graph_module
+    model = random_model("tiny")
+    for g in ("vae_decoder", "decoder"):
+        assert not any(isinstance(m, Upsample2x) for m in export_module(model, g).modules())
+        assert any(isinstance(m, Upsample2x) for m in graph_module(model, g).modules())  # the model itself keeps them
+    vae = model.vae.decoder
+    saved = 0
+    for i, m in enumerate(vae):
+        if isinstance(m, Upsample2x):
+            conv = vae[i + 1]
+            # Its output size: twice the input's, whose size the preceding levels set (tiny: 8 -> 16 -> 32 px).
+            n_up = sum(isinstance(x, Upsample2x) for x in list(vae)[:i + 1])
+            side = model.cfg.latent_size * 2 ** n_up
+            saved += 2 * conv.in_channels * conv.out_channels * side * side * (9 - 4)
+    latents = torch.randn(model.cfg.chunk_frames, model.cfg.latent_channels, model.cfg.latent_size, model.cfg.latent_size)
+    with FlopCounterMode(display=False) as fc:
+        graph_module(model, "vae_decoder")(latents)
+    unfolded, frames = fc.get_total_flops(), model.cfg.chunk_frames
+    assert graph_costs(model)["perGraph"]["vae_decoder"]["flops"] == unfolded - frames * saved
