@@ -7,7 +7,8 @@ Writes the bundle the runtime loads (the contract: model/manifest.py):
     manifest.json                     the contract
     graphs/<graph>.onnx               fp32, one ONNX graph per component (model/graphs.py)
     graphs/<graph>.fp16.onnx          fp16 weights and math, fp32 inputs/outputs
-    graphs/<graph>.q8.onnx, .q4.onnx  weight-only quantized, where they keep the frames and save bytes
+    graphs/<graph>.q8.onnx, .q4.onnx  weight-only quantized matrix products, where they keep the frames and
+                                      save bytes; a convolutional graph's q8: static 8-bit convolutions
     text-encoder/                     all-MiniLM-L6-v2, transformers.js layout
     scenes/<id>.png                   start scenes rendered by the tabletop world
     testvectors/                      per-graph I/O and a reference rollout (model/testvectors.py)
@@ -36,7 +37,7 @@ from model.glp import GLP
 from model.manifest import (FORMAT, FORMAT_VERSION, GRAPH_NAMES, IDLE_ACTION, VARIANTS, Manifest, config_fields,
                             dump_manifest, pick_variant, validate_manifest)
 from model.model_card import keep_report, model_card, ship_report
-from model.quantize import matmul_nbits
+from model.quantize import conv_int8, matmul_nbits, rollout_feeds
 from model.testvectors import record_test_vectors, rollout_psnr, write_test_vectors
 from model.text_encoder import QUANTIZED_NAME, TOKENIZER_FILES, ActionEncoder, export_text_encoder
 from model.world import random_scene, render
@@ -137,11 +138,30 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
     scenes = render_start_scenes(cfg, out, list(scene_seeds))
     recorded = record_test_vectors(model, encoder, out / scenes[0]["file"])
 
+    # 3b. The q8 of a convolutional graph (weight-only quantization does not reach convolutions): static
+    #     8-bit convolutions, calibrated on rollouts of the fp32 graphs from the start scenes.
+    int8 = [g for g, f in graph_files.items() if "q8" not in f] if "q8" in variants else []
+    if int8:
+        frames = [np.asarray(Image.open(out / s["file"]).convert("RGB")) for s in scenes]
+        feeds = rollout_feeds({g: f["fp32"] for g, f in graph_files.items()}, cfg, encoder, frames, graphs=int8)
+        for g in int8:
+            q = out / "graphs" / f"{g}.q8.onnx"
+            if feeds[g] and conv_int8(graph_files[g]["fp32"], q, feeds[g]):
+                graph_files[g]["q8"] = q
+                log(f"{g}: q8 (8-bit convolutions, calibrated on {len(feeds[g])} calls) {q.stat().st_size / 1e6:.2f} MB")
+
     # 4. Each reduced-precision variant replays the rollout; it ships only if close enough to fp32.
     quality = {}
     for v in [v for v in VARIANTS[1:] if v in variants]:
         files = {g: pick_variant(f, v) for g, f in graph_files.items()}
         psnr = rollout_psnr(cfg, files, encoder, recorded)
+        if v == "q8" and psnr < MIN_VARIANT_PSNR and any(g in int8 and "q8" in graph_files[g] for g in graph_files):
+            log(f"q8: rollout PSNR {psnr:.1f} dB with 8-bit convolutions; they are dropped, the rest measured alone")
+            for g in int8:
+                if "q8" in graph_files[g]:
+                    graph_files[g].pop("q8").unlink()
+            files = {g: pick_variant(f, v) for g, f in graph_files.items()}
+            psnr = rollout_psnr(cfg, files, encoder, recorded)
         kept = bool(psnr >= MIN_VARIANT_PSNR)
         quality[v] = {"psnr": float(min(psnr, 100.0)), "kept": kept, "threshold": MIN_VARIANT_PSNR}
         log(f"{v}: rollout PSNR {psnr:.1f} dB against fp32 -> {'kept' if kept else 'dropped'}")

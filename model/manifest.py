@@ -207,6 +207,9 @@ class Manifest(Strict):
     scenes: list[Scene] = Field(min_length=1)
     eval: Optional[Eval] = None
     test_vectors: Optional[TestVectors] = None
+    # The variant WASM runs unless another is asked for (absent: fp32); set only where its evaluation stayed
+    # within 1 point of fp32's on every score (`python -m model.regraph --wasm-variant`).
+    wasm_variant: Optional[Literal[VARIANTS]] = None
     world: Optional[World] = None
 
 

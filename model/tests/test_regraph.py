@@ -10,7 +10,7 @@ import pytest
 
 from model.contract import read_test_vectors
 from model.manifest import load_manifest
-from model.regraph import regraph, replace_section
+from model.regraph import add_int8_convolutions, regraph, replace_section, variant_shortfalls
 
 
 @pytest.fixture
@@ -64,3 +64,27 @@ def test_replace_section_keeps_the_rest_of_the_card():
     assert replace_section(card, "## Graphs", ["## Graphs", "", "new"]) == "# t\n\n## Graphs\n\nnew\n\n## Training\n\nkept\n"
     with pytest.raises(ValueError, match="no '## Scores' section"):
         replace_section(card, "## Scores", [])
+
+
+def test_int8_convolutions_are_refused_when_the_rollout_drifts(bundle_copy):
+    """The tiny bundle's random weights do not survive 8-bit convolutions (the exporter dropped them too):
+    the q8 variant with them falls below the threshold, and nothing is written."""
+    m = load_manifest(bundle_copy / "manifest.json")
+    assert m.graphs.decoder.variants.q8 is None
+    before = {p: _sha(p) for p in bundle_copy.rglob("*") if p.is_file()}
+    with pytest.raises(RuntimeError, match="below"):
+        add_int8_convolutions(bundle_copy, ["decoder", "vae_decoder"], log=lambda *a: None)
+    assert {p: _sha(p) for p in bundle_copy.rglob("*") if p.is_file()} == before
+    with pytest.raises(ValueError, match="no convolution"):
+        add_int8_convolutions(bundle_copy, ["backbone"], log=lambda *a: None)
+
+
+def test_a_variant_is_wasms_default_only_within_a_point_of_fp32():
+    fp32 = {"agent_fidelity": 0.70, "psnr": 19.5, "agent_position_error": 0.050, "baseline_repeat_psnr": 14.0,
+            "planning_oracle": 1.0, "identity_64": 0.27}
+    close = {"agent_fidelity": 0.695, "psnr": 18.7, "agent_position_error": 0.058, "identity_64": 0.40}
+    assert variant_shortfalls(fp32, close) == []  # baselines and the oracle are not the model's
+    worse = {"agent_fidelity": 0.68, "psnr": 18.4, "agent_position_error": 0.061}
+    assert variant_shortfalls(fp32, worse) == ["agent_fidelity: 0.680 against 0.700", "psnr: 18.400 against 19.500",
+                                               "agent_position_error: 0.061 against 0.050",
+                                               "identity_64: not measured"]

@@ -151,6 +151,11 @@ export const ManifestSchema = z.strictObject({
     })
     .optional(),
   testVectors: z.strictObject({ file: z.string().regex(RELATIVE_PATH) }).optional(),
+  /**
+   * The variant WASM runs unless another is asked for; absent, fp32. Set only where that variant's
+   * evaluation stayed within 1 point of fp32's on every score (`python -m model.regraph --wasm-variant`).
+   */
+  wasmVariant: z.enum(VARIANTS).optional(),
   /** Absent in bundles made before it: such a world keeps generating when nobody acts. */
   world: WorldSchema.optional(),
 });

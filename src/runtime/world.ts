@@ -117,6 +117,8 @@ export function pickBackend(m: Manifest, caps: Capabilities, want: WorldOptions 
     variant = want.variant;
   } else if (backend === 'webgpu' && caps.shaderF16 && has('fp16')) {
     variant = 'fp16';
+  } else if (backend === 'wasm' && m.wasmVariant) {
+    variant = m.wasmVariant; // the bundle's evaluation found it as good as fp32 (and it is faster on the CPU)
   } else {
     variant = 'fp32';
     if (backend === 'webgpu' && has('fp16') && !caps.shaderF16) {

@@ -39,6 +39,15 @@ describe('pickBackend', () => {
     expect(p.reason).toMatch(/no WebGPU adapter/);
   });
 
+  it("runs the bundle's WASM variant on WASM, and only there; an explicit variant still wins", () => {
+    const q8 = { ...m, wasmVariant: 'q8' as const };
+    const cpu = caps({ webgpu: false, shaderF16: false, webgpuUnavailableReason: 'no WebGPU adapter' });
+    expect(pickBackend(q8, cpu).variant).toBe('q8');
+    expect(pickBackend(q8, caps({}), { bundle: '', backend: 'wasm' }).variant).toBe('q8');
+    expect(pickBackend(q8, caps({})).variant).toBe('fp16'); // WebGPU keeps its own choice
+    expect(pickBackend(q8, cpu, { bundle: '', variant: 'fp32' }).variant).toBe('fp32');
+  });
+
   it('honours explicit requests', () => {
     expect(pickBackend(m, caps({}), { bundle: '', backend: 'wasm' }).backend).toBe('wasm');
     expect(pickBackend(m, caps({}), { bundle: '', variant: 'fp32' }).variant).toBe('fp32');
