@@ -157,8 +157,9 @@ def set_wasm_variant(bundle: Path, variant: str, scores_path: Path, log=print) -
     bundle = Path(bundle)
     manifest = load_manifest(bundle / "manifest.json")
     scores = json.loads(Path(scores_path).read_text())
-    if scores.get("variant", variant) != variant:
-        raise ValueError(f"{scores_path} scores the {scores['variant']} variant, not {variant}")
+    scored = scores.get("run", {}).get("variant")
+    if scored != variant:
+        raise ValueError(f"{scores_path} scores the {scored} variant, not {variant}")
     if manifest.eval is None:
         raise ValueError("the manifest has no evaluation to compare with (python -m model.eval, then model.model_card --scores)")
     short = variant_shortfalls(manifest.eval.scores, scores["manifest"]["scores"])
@@ -242,6 +243,13 @@ def main(argv=None):
                       help="make this variant WASM's default, if --scores (model.eval --variant's) keep fp32's")
     ap.add_argument("--scores", type=Path, help="with --wasm-variant: that variant's scores.json")
     args = ap.parse_args(argv)
+    try:
+        run(args, ap)
+    except (RuntimeError, ValueError) as e:  # refused: nothing was written
+        raise SystemExit(f"model.regraph: {e}")
+
+
+def run(args, ap):
     if args.wasm_variant:
         if not args.scores:
             ap.error("--wasm-variant needs --scores: the variant's evaluation (python -m model.eval --variant ...)")
