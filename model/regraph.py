@@ -57,10 +57,15 @@ def replace_section(card: str, heading: str, lines: list[str]) -> str:
     return "\n".join(rows[:start] + lines + ([""] if tail else []) + tail)
 
 
+def _refs(manifest, graph: str) -> dict:
+    """A graph's file references by variant, the variants it has only."""
+    variants = getattr(manifest.graphs, graph).variants
+    return {v: getattr(variants, v) for v in VARIANTS if getattr(variants, v) is not None}
+
+
 def _variant_files(manifest, variant: str, bundle: Path) -> dict[str, Path]:
-    return {g: bundle / pick_variant({v: getattr(getattr(manifest.graphs, g).variants, v) for v in VARIANTS
-                                      if getattr(getattr(manifest.graphs, g).variants, v) is not None}, variant).file
-            for g in GRAPH_IO}
+    """Each graph's file for `variant`, falling back as the runtime does (`pick_variant`)."""
+    return {g: bundle / pick_variant(_refs(manifest, g), variant).file for g in GRAPH_IO}
 
 
 def _replay(bundle: Path, manifest, index, tensors, variant: str, replaced: dict[str, Path], log) -> dict:
@@ -110,7 +115,7 @@ def add_int8_convolutions(bundle: Path, graphs: list[str], log=print) -> dict:
     for g in graphs:
         if g not in GRAPH_IO:
             raise ValueError(f"{g}: not a graph ({', '.join(GRAPH_IO)})")
-        if getattr(getattr(manifest.graphs, g).variants, "q8") is not None:
+        if "q8" in _refs(manifest, g):
             raise ValueError(f"{g} has a q8 already")
     feeds = _calibration(bundle, manifest)
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +188,7 @@ def regraph(bundle: Path, graph: str, log=print) -> dict:
     model.vae = load_vae(bundle, cfg)  # the only weights these graphs hold; the rest only sizes the cost model
     index, tensors = read_test_vectors(bundle / "testvectors")
     old_refs = getattr(manifest.graphs, graph).variants
-    variants = [v for v in VARIANTS if getattr(old_refs, v) is not None]
+    variants = list(_refs(manifest, graph))
 
     with tempfile.TemporaryDirectory() as tmp:
         new = {"fp32": Path(tmp) / f"{graph}.onnx"}
