@@ -5,15 +5,13 @@ the throughput it measures to say how close a run is to the machine's limit.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from model.contract import ModelCost
-from model.glp import GLP, UpsampleConv2x, fold_upsampling
-from model.graphs import GRAPH_IO, example_inputs, export_module
+from model.glp import GLP, UpsampleConv2x
+from model.graphs import GRAPH_IO, example_inputs, export_model, graph_module
 
 
 def graph_costs(model: GLP) -> ModelCost:
@@ -21,19 +19,21 @@ def graph_costs(model: GLP) -> ModelCost:
     index carries them (model/contract.py ModelCost)."""
     cfg = model.cfg
     rng = np.random.default_rng(0)
+    exported = export_model(model)  # what runs: the exported graphs' FLOPs and stored weights
+
     # The parameters each graph actually holds (the wrappers reference the whole model).
-    owners = {"vae_encoder": model.vae.encoder, "vae_decoder": model.vae.decoder, "encoder": model.encoder,
-              "backbone": model.backbone, "decoder": model.decoder}
+    def owners(m: GLP) -> dict:
+        return {"vae_encoder": m.vae.encoder, "vae_decoder": m.vae.decoder, "encoder": m.encoder,
+                "backbone": m.backbone, "decoder": m.decoder}
     per_graph = {}
     for g, (_, in_names, _) in GRAPH_IO.items():
-        mod = export_module(model, g)  # what runs: the exported graph's FLOPs
         inputs = example_inputs(cfg, g, rng)
         args = [torch.from_numpy(inputs[k]) for k in in_names]
         with FlopCounterMode(display=False) as fc:  # (its module tracker needs autograd on)
-            mod(*args)
-        params = sum(p.numel() for p in owners[g].parameters())
+            graph_module(exported, g)(*args)
+        params = sum(p.numel() for p in owners(model)[g].parameters())
         # The exported graph's weights: the trained ones, with folded convolutions' kernels as they are stored.
-        folded = fold_upsampling(copy.deepcopy(owners[g]))
+        folded = owners(exported)[g]
         stored = sum(p.numel() for p in folded.parameters()) + sum(
             b.numel() for m in folded.modules() if isinstance(m, UpsampleConv2x) for b in m.buffers())
         per_graph[g] = {"flops": int(fc.get_total_flops()), "params": int(params), "fp32Bytes": int(stored) * 4}

@@ -155,7 +155,7 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
     for v in [v for v in VARIANTS[1:] if v in variants]:
         files = {g: pick_variant(f, v) for g, f in graph_files.items()}
         psnr = rollout_psnr(cfg, files, encoder, recorded)
-        if v == "q8" and psnr < MIN_VARIANT_PSNR and any(g in int8 and "q8" in graph_files[g] for g in graph_files):
+        if v == "q8" and psnr < MIN_VARIANT_PSNR and any("q8" in graph_files[g] for g in int8):
             log(f"q8: rollout PSNR {psnr:.1f} dB with 8-bit convolutions; they are dropped, the rest measured alone")
             for g in int8:
                 if "q8" in graph_files[g]:

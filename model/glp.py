@@ -151,13 +151,19 @@ class UpsampleConv2x(nn.Module):
     # Which input row (of the two a phase reads) each of the kernel's three rows lands on.
     PHASE_ROWS = ((0, 1, 1), (0, 0, 1))
 
+    @classmethod
+    def phase_rows(cls, dtype=torch.float32) -> torch.Tensor:
+        """(phase, tap, kernel row): 1 where a kernel row lands on a phase's input row (PHASE_ROWS)."""
+        rows = torch.zeros(2, 2, 3, dtype=dtype)
+        for a, taps in enumerate(cls.PHASE_ROWS):
+            for u, t in enumerate(taps):
+                rows[a, t, u] = 1.0
+        return rows
+
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
         w = conv.weight.detach()  # (O, I, 3, 3)
-        rows = torch.zeros(2, 2, 3, dtype=w.dtype)  # (phase, tap, kernel row)
-        for a, taps in enumerate(self.PHASE_ROWS):
-            for u, t in enumerate(taps):
-                rows[a, t, u] = 1.0
+        rows = self.phase_rows(w.dtype)
         for a in range(2):
             for b in range(2):
                 self.register_buffer(f"w{a}{b}", torch.einsum("pu,oiuv,qv->oipq", rows[a], w, rows[b]).contiguous())
@@ -168,12 +174,8 @@ class UpsampleConv2x(nn.Module):
         """The 3x3 kernel (O, I, 3, 3) that four phase kernels `{"w00": (O, I, 2, 2), ...}` were folded from
         (least squares over the 16 taps, exact for a folded kernel): reading trained weights back from a
         folded graph."""
-        fold = torch.zeros(2, 2, 2, 2, 3, 3, dtype=torch.float64)  # (a, b, p, q) tap <- (u, v) kernel entry
-        for a, rows_a in enumerate(cls.PHASE_ROWS):
-            for b, rows_b in enumerate(cls.PHASE_ROWS):
-                for u, p in enumerate(rows_a):
-                    for v, q in enumerate(rows_b):
-                        fold[a, b, p, q, u, v] = 1.0
+        rows = cls.phase_rows(torch.float64)
+        fold = torch.einsum("apu,bqv->abpquv", rows, rows)  # (a, b, p, q) tap <- (u, v) kernel entry, as __init__
         taps = torch.stack([phases[f"w{a}{b}"].double() for a in range(2) for b in range(2)], 2)  # (O, I, 4, 2, 2)
         O, I = taps.shape[:2]
         kernel = torch.linalg.pinv(fold.reshape(16, 9)) @ taps.reshape(O * I, 16).T  # (9, O*I)

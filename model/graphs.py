@@ -89,11 +89,16 @@ def graph_module(model: GLP, graph: str) -> nn.Module:
     return GRAPH_IO[graph][0](model).eval()
 
 
+def export_model(model: GLP) -> GLP:
+    """A copy of `model` as it is exported: with the inference-only rewrites that compute the same
+    functions with less work (`fold_upsampling`). `model` itself stays as trained, what the export is
+    checked against."""
+    return fold_upsampling(copy.deepcopy(model))
+
+
 def export_module(model: GLP, graph: str) -> nn.Module:
-    """The wrapper of one graph as it is exported: on a copy of `model` with the inference-only rewrites
-    that compute the same function with less work (`fold_upsampling`). `graph_module` stays the
-    trained model itself, what the export is checked against."""
-    return graph_module(fold_upsampling(copy.deepcopy(model)), graph)
+    """The wrapper of one graph as it is exported (`export_model`)."""
+    return graph_module(export_model(model), graph)
 
 
 def example_inputs(cfg: GLPConfig, graph: str, rng: np.random.Generator, text=None) -> dict[str, np.ndarray]:
