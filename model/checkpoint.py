@@ -20,8 +20,9 @@ from model.glp import GLP, VAE, UpsampleConv2x
 
 
 # Fields a trained model can take other values of with the same weights: the action encoder's token budget
-# (no weight depends on the number of action tokens), and the sampling settings (SAMPLING_FIELDS).
-WEIGHT_FREE_FIELDS = ("max_action_tokens", "denoise_steps")
+# (no weight depends on the number of action tokens), the sampling settings (SAMPLING_FIELDS), and the
+# decoder's activation grid (buffers calibrated after training, `model.quantize.calibrate_grid`).
+WEIGHT_FREE_FIELDS = ("max_action_tokens", "denoise_steps", "decoder_grid_levels")
 
 
 def load_checkpoint(path: Path, **overrides) -> tuple[GLP, dict]:

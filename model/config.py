@@ -63,6 +63,10 @@ class GLPConfig:
     decoder_width: int = 128
     decoder_layers: int = 2
     decoder_heads: int = 4
+    # The U-Net's convolutions pull their inputs and outputs toward a grid of this many steps across
+    # each one's calibrated range (model/glp.py ActivationGrid; 0: none). It keeps an idle page from
+    # drifting: a drawing's small errors are pulled back instead of becoming the next chunk's history.
+    decoder_grid_levels: int = 0
     denoise_steps: int = 8  # K: calls per chunk, K/2 as the later and K/2 as the earlier chunk.
     window_chunks: int = 2
     # Finished history given as context is noised to this sigma so the decoder

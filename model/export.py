@@ -1,6 +1,6 @@
 """Export a GLP model as a world-canvas bundle.
 
-    python -m model.export --checkpoint runs/cpu/glp.pt --out public/models/tabletop
+    python -m model.export --checkpoint runs/cpu/glp.pt --out public/models/tabletop [--grid-levels 64]
     python -m model.export --config tiny --random-init --out build/bundles/tiny
 
 Writes the bundle the runtime loads (the contract: model/manifest.py):
@@ -37,7 +37,7 @@ from model.glp import GLP
 from model.manifest import (FORMAT, FORMAT_VERSION, GRAPH_NAMES, IDLE_ACTION, VARIANTS, Manifest, config_fields,
                             dump_manifest, pick_variant, validate_manifest)
 from model.model_card import keep_report, model_card, ship_report
-from model.quantize import conv_int8, matmul_nbits, rollout_feeds
+from model.quantize import activation_grids, calibrate_grid, conv_int8, matmul_nbits, rollout_feeds
 from model.testvectors import record_test_vectors, rollout_psnr, write_test_vectors
 from model.text_encoder import QUANTIZED_NAME, TOKENIZER_FILES, ActionEncoder, export_text_encoder
 from model.world import random_scene, render
@@ -99,7 +99,23 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
     rng = np.random.default_rng(0)
     t0 = time.time()
 
-    # 1. Graphs: fp32 (checked against PyTorch), then the reduced-precision variants.
+    # 1. The action encoder (copied when an export already exists: it is the same file) and the start scenes.
+    text_dir = out / "text-encoder"
+    if text_encoder_from and Path(text_encoder_from).resolve() != text_dir.resolve():
+        shutil.copytree(text_encoder_from, text_dir, dirs_exist_ok=True)
+    elif not (text_dir / QUANTIZED_NAME).exists():
+        log("exporting all-MiniLM-L6-v2 (8-bit) ...")
+        export_text_encoder(text_dir)
+    encoder = ActionEncoder(text_dir, cfg.max_action_tokens)
+    scenes = render_start_scenes(cfg, out, list(scene_seeds))
+    scene_frames = [np.asarray(Image.open(out / s["file"]).convert("RGB")) for s in scenes]
+
+    # 1b. The decoder's activation grid, where the config has one and no step is set yet: calibrated on
+    #     the model's own rollouts from the start scenes.
+    if cfg.decoder_grid_levels and not any(float(g.w) for g in activation_grids(model)):
+        calibrate_grid(model, encoder, scene_frames, log=log)
+
+    # 2. Graphs: fp32 (checked against PyTorch), then the reduced-precision variants.
     (out / "graphs").mkdir(exist_ok=True)
     graph_files: dict[str, dict[str, Path]] = {}
     for g in GRAPH_NAMES:
@@ -125,25 +141,14 @@ def export_bundle(model: GLP, out: Path, *, text_encoder_from: Path | None = Non
         graph_files[g] = files
         log(msg)
 
-    # 2. The action encoder (copied when an export already exists: it is the same file).
-    text_dir = out / "text-encoder"
-    if text_encoder_from and Path(text_encoder_from).resolve() != text_dir.resolve():
-        shutil.copytree(text_encoder_from, text_dir, dirs_exist_ok=True)
-    elif not (text_dir / QUANTIZED_NAME).exists():
-        log("exporting all-MiniLM-L6-v2 (8-bit) ...")
-        export_text_encoder(text_dir)
-    encoder = ActionEncoder(text_dir, cfg.max_action_tokens)
-
-    # 3. Start scenes and test vectors (a reference rollout of the PyTorch model).
-    scenes = render_start_scenes(cfg, out, list(scene_seeds))
+    # 3. Test vectors (a reference rollout of the PyTorch model).
     recorded = record_test_vectors(model, encoder, out / scenes[0]["file"])
 
     # 3b. The q8 of a convolutional graph (weight-only quantization does not reach convolutions): static
     #     8-bit convolutions, calibrated on rollouts of the fp32 graphs from the start scenes.
     int8 = [g for g, f in graph_files.items() if "q8" not in f] if "q8" in variants else []
     if int8:
-        frames = [np.asarray(Image.open(out / s["file"]).convert("RGB")) for s in scenes]
-        feeds = rollout_feeds({g: f["fp32"] for g, f in graph_files.items()}, cfg, encoder, frames, graphs=int8)
+        feeds = rollout_feeds({g: f["fp32"] for g, f in graph_files.items()}, cfg, encoder, scene_frames, graphs=int8)
         for g in int8:
             q = out / "graphs" / f"{g}.q8.onnx"
             if feeds[g] and conv_int8(graph_files[g]["fp32"], q, feeds[g]):
@@ -196,12 +201,16 @@ def main(argv=None):
     ap.add_argument("--eval", type=Path, help="scores.json from model.eval to record in the manifest and model card")
     ap.add_argument("--card-notes", type=Path, help="markdown for the model card's Limitations section "
                                                     "(or sections of its own, when it starts with '## ')")
+    ap.add_argument("--grid-levels", type=int, help="pull the decoder's convolution activations toward a grid of this "
+                                                    "many steps (model/glp.py ActivationGrid), calibrated here on the "
+                                                    "model's own rollouts; 0 removes the grid (default: the checkpoint's)")
     ap.add_argument("--weights-out", type=Path, help="also write the checkpoint's EMA weights in half precision here "
                                                      "(what `model.train --init-from` continues from)")
     args = ap.parse_args(argv)
 
     if args.checkpoint:
-        model, meta = load_checkpoint(args.checkpoint)
+        grid = {} if args.grid_levels is None else {"decoder_grid_levels": args.grid_levels}
+        model, meta = load_checkpoint(args.checkpoint, **grid)
     else:
         model, meta = random_model(args.config, args.seed), None
     scores = json.loads(args.eval.read_text()) if args.eval else None

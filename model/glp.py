@@ -138,6 +138,55 @@ class PixelShuffle2x(nn.Module):
         return x.reshape(N, C, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, C, 2 * H, 2 * W)
 
 
+class ActivationGrid(nn.Module):
+    """Pulls each value toward the nearest multiple of a step: y = x - (s / 2 pi) sin(2 pi x / s).
+
+    Flat at every multiple of s, so a value a little off the grid lands nearly on it: placed at the
+    decoder's convolutions (`GriddedConv2d`), it keeps a drawing's small errors from being carried into
+    the next chunk's history and built on, chunk after chunk (the idle page's drift). Unlike rounding it
+    is continuous, so every backend computes the same function within float error (a rounded value
+    would flip a whole step where backends differ in the last bit). The step comes from the activations'
+    calibrated range (`model.quantize.calibrate_grid`); uncalibrated (w = c = 0) it passes x through.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.zeros(()))  # 2 pi / step
+        self.register_buffer("c", torch.zeros(()))  # step / 2 pi
+        self.observed: list[float] | None = None  # [min, max] seen while calibrating
+
+    @property
+    def step(self) -> float:
+        return float(2 * math.pi * self.c)
+
+    def set_step(self, step: float) -> None:
+        self.w.fill_(2 * math.pi / step if step > 0 else 0.0)
+        self.c.fill_(step / (2 * math.pi))
+
+    def forward(self, x):
+        if self.observed is not None:
+            self.observed = [min(self.observed[0], float(x.min())), max(self.observed[1], float(x.max()))]
+        return x - self.c * torch.sin(self.w * x)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for k in ("w", "c"):  # a checkpoint from before the grid: uncalibrated
+            state_dict.setdefault(prefix + k, torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class GriddedConv2d(nn.Conv2d):
+    """A convolution whose input and output are pulled toward their grids (`ActivationGrid`); its
+    parameters are an nn.Conv2d's, under the same names."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grid_in = ActivationGrid()
+        self.grid_out = ActivationGrid()
+
+    def forward(self, x):
+        return self.grid_out(super().forward(self.grid_in(x)))
+
+
 class UpsampleConv2x(nn.Module):
     """`Upsample2x` then a 3x3 convolution (stride 1, padding 1), computed without the upsampling.
 
@@ -168,6 +217,10 @@ class UpsampleConv2x(nn.Module):
             for b in range(2):
                 self.register_buffer(f"w{a}{b}", torch.einsum("pu,oiuv,qv->oipq", rows[a], w, rows[b]).contiguous())
         self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None else None)
+        # A gridded convolution's grids: pulling the small input is the same as pulling its upsampled copy.
+        gridded = isinstance(conv, GriddedConv2d)
+        self.grid_in = conv.grid_in if gridded else nn.Identity()
+        self.grid_out = conv.grid_out if gridded else nn.Identity()
 
     @classmethod
     def kernel_from_phases(cls, phases: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -182,12 +235,13 @@ class UpsampleConv2x(nn.Module):
         return kernel.T.reshape(O, I, 3, 3).to(phases["w00"].dtype)
 
     def forward(self, x):
+        x = self.grid_in(x)
         N, _, H, W = x.shape
         phases = [F.conv2d(F.pad(x, (1 - b, b, 1 - a, a)), getattr(self, f"w{a}{b}"), self.bias)
                   for a in range(2) for b in range(2)]
         y = torch.stack(phases, 2)  # (N, O, 4, H, W): phase index 2a + b
         O = y.shape[1]
-        return y.reshape(N, O, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, O, 2 * H, 2 * W)
+        return self.grid_out(y.reshape(N, O, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, O, 2 * H, 2 * W))
 
 
 def fold_upsampling(module: nn.Module) -> nn.Module:
@@ -584,13 +638,13 @@ class AdaGroupNorm(nn.Module):
 
 
 class CondResBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, cond_width: int):
+    def __init__(self, c_in: int, c_out: int, cond_width: int, conv=nn.Conv2d):
         super().__init__()
         self.norm1 = AdaGroupNorm(c_in, cond_width)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv1 = conv(c_in, c_out, 3, padding=1)
         self.norm2 = AdaGroupNorm(c_out, cond_width)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.conv2 = conv(c_out, c_out, 3, padding=1)
+        self.skip = conv(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, cond):
         h = self.conv1(F.silu(self.norm1(x, cond)))
@@ -633,20 +687,22 @@ class ChunkUNet(nn.Module):
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, h), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, h, w)
         # own chunk (F*C) | earlier chunk for the later slot (F*C) | history frame (C) | coordinates (2)
-        self.inp = nn.Conv2d(2 * Fc * C + C + 2, w0, 3, padding=1)
-        self.down0 = nn.ModuleList([CondResBlock(w0, w0, E) for _ in range(n)])
+        # Every convolution's input and output on a grid (ActivationGrid) when the config asks for one.
+        conv = GriddedConv2d if cfg.decoder_grid_levels else nn.Conv2d
+        self.inp = conv(2 * Fc * C + C + 2, w0, 3, padding=1)
+        self.down0 = nn.ModuleList([CondResBlock(w0, w0, E, conv) for _ in range(n)])
         self.attn0 = SpatialCrossAttention(w0, heads, ctx)
-        self.downsample = nn.Conv2d(w0, w1, 3, stride=2, padding=1)
-        self.down1 = nn.ModuleList([CondResBlock(w1, w1, E) for _ in range(n)])
+        self.downsample = conv(w0, w1, 3, stride=2, padding=1)
+        self.down1 = nn.ModuleList([CondResBlock(w1, w1, E, conv) for _ in range(n)])
         self.attn1 = SpatialCrossAttention(w1, heads, ctx)
-        self.mid = CondResBlock(w1, w1, E)
-        self.up1 = nn.ModuleList([CondResBlock(2 * w1 if i == 0 else w1, w1, E) for i in range(n)])
+        self.mid = CondResBlock(w1, w1, E, conv)
+        self.up1 = nn.ModuleList([CondResBlock(2 * w1 if i == 0 else w1, w1, E, conv) for i in range(n)])
         self.attn_up1 = SpatialCrossAttention(w1, heads, ctx)
-        self.upsample = nn.Sequential(Upsample2x(), nn.Conv2d(w1, w0, 3, padding=1))
-        self.up0 = nn.ModuleList([CondResBlock(2 * w0 if i == 0 else w0, w0, E) for i in range(n)])
+        self.upsample = nn.Sequential(Upsample2x(), conv(w1, w0, 3, padding=1))
+        self.up0 = nn.ModuleList([CondResBlock(2 * w0 if i == 0 else w0, w0, E, conv) for i in range(n)])
         self.attn_up0 = SpatialCrossAttention(w0, heads, ctx)
         self.out_norm = nn.GroupNorm(8, w0)
-        self.out = nn.Conv2d(w0, Fc * C, 3, padding=1)
+        self.out = conv(w0, Fc * C, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

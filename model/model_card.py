@@ -177,7 +177,10 @@ def _decoder_words(cfg: dict) -> str:
         target = "the change from the history frame" if cfg.get("flow_target") == "change" else "the latents"
         return (f"flow-matching U-Net over each chunk's latents at their own grid (a chunk's frames as channels; "
                 f"widths {cfg['decoder_width']}/{cfg['decoder_width'] * 3 // 2}, {cfg['decoder_layers']} residual "
-                f"blocks a level, action and state through adaptive group norm and cross-attention; flow on {target})")
+                f"blocks a level, action and state through adaptive group norm and cross-attention; flow on {target}"
+                + (f"; every convolution's input and output pulled toward a grid of {cfg['decoder_grid_levels']} steps "
+                   f"across its calibrated range, model/glp.py ActivationGrid" if cfg.get("decoder_grid_levels") else "")
+                + ")")
     return "flow-matching diffusion transformer"
 
 

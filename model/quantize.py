@@ -80,3 +80,44 @@ def conv_int8(src: Path, dst: Path, feeds: list[dict]) -> bool:
     finally:
         root.setLevel(level)
     return True
+
+
+def activation_grids(model) -> list:
+    """The decoder's activation grids (model/glp.py ActivationGrid), in module order."""
+    from model.glp import ActivationGrid
+    return [m for m in model.decoder.modules() if isinstance(m, ActivationGrid)]
+
+
+def calibrate_grid(model, encoder, scene_frames: list, actions=CALIBRATION_ACTIONS, log=print) -> int:
+    """Set each decoder grid's step to its activation's range over rollouts of the model itself (grids
+    off) from each start scene, divided into `cfg.decoder_grid_levels` steps (the range always includes
+    0, which stays on the grid). Returns the number of grids; 0 when the config has none."""
+    import torch
+
+    from model.manifest import IDLE_ACTION
+    from model.sampler import ReferenceSampler, TorchGraphs
+    grids = activation_grids(model)
+    levels = model.cfg.decoder_grid_levels
+    if not grids or not levels:
+        return 0
+    for g in grids:
+        g.set_step(0.0)
+        g.observed = [0.0, 0.0]
+    try:
+        with torch.no_grad():
+            for seed, frame in enumerate(scene_frames):
+                sampler = ReferenceSampler(TorchGraphs(model), encoder, seed=seed, idle_action=IDLE_ACTION)
+                sampler.start(frame)
+                for a in actions:
+                    sampler.act(IDLE_ACTION if a == "wait" else a)
+                sampler.run_chunks(len(actions))
+        for g in grids:
+            lo, hi = g.observed
+            g.set_step((hi - lo) / (levels - 1))
+    finally:
+        for g in grids:
+            g.observed = None
+    steps = [g.step for g in grids]
+    log(f"decoder grid: {len(grids)} activations, {levels} steps across each one's range "
+        f"(step {min(steps):.3g} to {max(steps):.3g}), calibrated on {len(scene_frames)} rollouts of {len(actions)} chunks")
+    return len(grids)
